@@ -1,0 +1,2 @@
+/* placeholder while the module is written */
+typedef int mp_placeholder_mp_store;
