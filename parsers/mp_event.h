@@ -217,6 +217,17 @@ size_t mp_carrier_code(const char *name, size_t size, char *out, size_t out_size
 /* Normalizes a tracking number: upper-cased, spaces removed.  As above. */
 size_t mp_tracking_number_normalize(const char *number, size_t size, char *out, size_t out_size);
 
+/* The hash that routes a shipment key to its shard and cache bucket (XXH3-64). */
+uint64_t mp_shipment_hash(const char *shipment_key, size_t shipment_key_size);
+
+/*
+ * Splits a shipment key (CODE \0 NUMBER \0 QUALIFIER) into its parts,
+ * borrowed from the key.  Returns 0, or MP_EINVAL when it is not one.
+ */
+int mp_shipment_key_split(const char *key, size_t key_size, const char **code, size_t *code_size,
+                          const char **number, size_t *number_size, const char **qualifier,
+                          size_t *qualifier_size);
+
 /* Lowercase hex of an identity or idempotency key: exactly 32 chars + NUL. */
 void mp_identity_hex(struct mp_identity identity, char out[33]);
 

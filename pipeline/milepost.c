@@ -1,1 +1,417 @@
-int main(void) { return 0; }
+/*
+ * The milepost binary: `serve`, `ingest`, `get`, `rejects`, `erp`.
+ *
+ * Exit codes (API.md "Binaries"): 0 success, 1 runtime failure, 2 bad
+ * usage.  Errors are one line on stderr naming the problem and the fix.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mp_config.h"
+#include "mp_error.h"
+#include "mp_event.h"
+#include "mp_ingest.h"
+#include "mp_limits.h"
+#include "mp_record.h"
+#include "mp_store.h"
+
+#define EXIT_USAGE 2
+#define DEFAULT_DATA_DIR "./milepost-data"
+
+static const char usage_text[] =
+    "usage: milepost COMMAND [OPTIONS]\n"
+    "\n"
+    "Shipment-tracking event processor: takes carrier and aggregator events in,\n"
+    "drops duplicates, keeps each shipment's latest state, queues ERP confirmations.\n"
+    "\n"
+    "commands:\n"
+    "  serve                 run the server (HTTP, TCP NDJSON, UDP)  [next release]\n"
+    "  ingest [--data DIR] [--source NAME] [--cores N] [--durability sync|async] FILE...\n"
+    "                        process files of canonical events offline ('-' is stdin):\n"
+    "                        one event, a JSON array, or NDJSON; prints a JSON summary\n"
+    "  get [--data DIR] [--timeline] CARRIER TRACKING\n"
+    "                        print one shipment's state as JSON\n"
+    "  rejects list [--data DIR] [--from SEQ] [--limit N]\n"
+    "                        print rejected records (JSON lines) with their reasons\n"
+    "  erp ...               ERP queue tools  [next release]\n"
+    "\n"
+    "options:\n"
+    "  --data DIR            data directory (default ./milepost-data)\n"
+    "  -h, --help            show this help\n"
+    "  -V, --version         show the version\n"
+    "\n"
+    "Exit status: 0 success, 1 runtime failure, 2 bad usage.\n";
+
+static int fail_usage(const char *format, ...)
+{
+    va_list arguments;
+    va_start(arguments, format);
+    fputs("milepost: ", stderr);
+    vfprintf(stderr, format, arguments);
+    fputs(" (see milepost --help)\n", stderr);
+    va_end(arguments);
+    return EXIT_USAGE;
+}
+
+static int fail_runtime(const char *format, ...)
+{
+    va_list arguments;
+    va_start(arguments, format);
+    fputs("milepost: ", stderr);
+    vfprintf(stderr, format, arguments);
+    fputc('\n', stderr);
+    va_end(arguments);
+    return EXIT_FAILURE;
+}
+
+static bool parse_count(const char *text, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || value > max)
+        return false;
+    *out = value;
+    return true;
+}
+
+/* Handles --help and --version anywhere a subcommand parses options. */
+static bool is_help(const char *argument)
+{
+    return strcmp(argument, "-h") == 0 || strcmp(argument, "--help") == 0;
+}
+
+/* ------------------------------------------------------------------------
+ * ingest
+ * ---------------------------------------------------------------------- */
+
+static int command_ingest(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"source", required_argument, NULL, 's'},
+        {"cores", required_argument, NULL, 'c'},
+        {"durability", required_argument, NULL, 'D'},
+        {"progress", no_argument, NULL, 'p'},
+        {"no-progress", no_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct mp_ingest_options ingest;
+    mp_ingest_options_default(&ingest);
+    ingest.data_dir = DEFAULT_DATA_DIR;
+    ingest.progress = isatty(STDERR_FILENO);
+    int option;
+    optind = 1;
+    while ((option = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        uint64_t value;
+        switch (option) {
+        case 'd': ingest.data_dir = optarg; break;
+        case 's': {
+            int source = mp_source_from_name(optarg, strlen(optarg));
+            if (source < 0)
+                return fail_usage("unknown --source '%s': use canonical, easypost, aftership, "
+                                  "shippo, shipengine, ups, fedex, dhl or 17track", optarg);
+            if (source != MP_SOURCE_CANONICAL)
+                return fail_usage("--source %s: the %s adapter is not in this release yet; "
+                                  "only canonical is", optarg, optarg);
+            ingest.source = (enum mp_source)source;
+            break;
+        }
+        case 'c':
+            if (!parse_count(optarg, MP_CORES_MAX, &value) || value == 0)
+                return fail_usage("--cores takes a number from 1 to %d, not '%s'", MP_CORES_MAX,
+                                  optarg);
+            ingest.cores = (uint32_t)value;
+            break;
+        case 'D':
+            if (strcmp(optarg, "sync") == 0)
+                ingest.sync = true;
+            else if (strcmp(optarg, "async") == 0)
+                ingest.sync = false;
+            else
+                return fail_usage("--durability takes sync or async, not '%s'", optarg);
+            break;
+        case 'p': ingest.progress = true; break;
+        case 'P': ingest.progress = false; break;
+        case 'h': fputs(usage_text, stdout); return EXIT_SUCCESS;
+        default: return fail_usage("ingest: bad option");
+        }
+    }
+    if (optind >= argc)
+        return fail_usage("ingest needs at least one FILE ('-' for standard input)");
+    ingest.files = (const char *const *)&argv[optind];
+    ingest.file_count = (size_t)(argc - optind);
+
+    struct mp_ingest_summary summary;
+    char message[512];
+    int error = mp_ingest_run(&ingest, &summary, message, sizeof message);
+    if (error)
+        return fail_runtime("ingest failed: %s", message[0] ? message : mp_strerror(error));
+    char line[2048];
+    error = mp_ingest_summary_json(&summary, line, sizeof line);
+    if (error)
+        return fail_runtime("ingest: summary too long");
+    puts(line);
+    return EXIT_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------
+ * get
+ * ---------------------------------------------------------------------- */
+
+static int open_read_only(const char *data_dir, struct mp_store **store)
+{
+    struct stat status;
+    if (stat(data_dir, &status) != 0 || !S_ISDIR(status.st_mode))
+        return fail_runtime("no data directory %s: ingest or serve with --data %s first, or "
+                            "pass the right --data", data_dir, data_dir);
+    struct mp_store_options options;
+    mp_store_options_default(&options);
+    options.path = data_dir;
+    options.read_only = true;
+    options.create_if_missing = false;
+    char message[256] = "";
+    int error = mp_store_open(&options, store, message, sizeof message);
+    if (error)
+        return fail_runtime("cannot open the store in %s: %s %s", data_dir, mp_strerror(error),
+                            message);
+    return 0;
+}
+
+struct shipment_search {
+    struct mp_store *store;
+    const char *code;
+    size_t code_size;
+    struct mp_record *best;
+    int error;
+};
+
+/* Keeps the matching carrier's shipment with the latest last_event_time. */
+static int consider_shipment(void *context, const char *key, size_t key_size, const char *value,
+                             size_t value_size)
+{
+    (void)value;
+    (void)value_size;
+    struct shipment_search *search = context;
+    const char *separator = memchr(key, '\0', key_size);
+    if (!separator)
+        return 0;
+    const char *shipment_key = separator + 1;
+    size_t shipment_key_size = key_size - (size_t)(shipment_key - key);
+    const char *code, *number, *qualifier;
+    size_t code_size, number_size, qualifier_size;
+    if (mp_shipment_key_split(shipment_key, shipment_key_size, &code, &code_size, &number,
+                              &number_size, &qualifier, &qualifier_size) != 0)
+        return 0;
+    if (code_size != search->code_size || memcmp(code, search->code, code_size) != 0)
+        return 0;
+    char *record_bytes;
+    size_t record_size;
+    int error = mp_store_get_shipment(search->store, shipment_key, shipment_key_size,
+                                      &record_bytes, &record_size);
+    if (error == MP_ENOTFOUND)
+        return 0;
+    if (error) {
+        search->error = error;
+        return error;
+    }
+    struct mp_record *record;
+    error = mp_record_decode(record_bytes, record_size, &record);
+    mp_store_value_free(record_bytes);
+    if (error) {
+        search->error = error;
+        return error;
+    }
+    if (!search->best ||
+        mp_record_last_event_time(record) > mp_record_last_event_time(search->best)) {
+        mp_record_destroy(search->best);
+        search->best = record;
+    } else
+        mp_record_destroy(record);
+    return 0;
+}
+
+static int command_get(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"timeline", no_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *data_dir = DEFAULT_DATA_DIR;
+    bool timeline = false;
+    int option;
+    optind = 1;
+    while ((option = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (option) {
+        case 'd': data_dir = optarg; break;
+        case 't': timeline = true; break;
+        case 'h': fputs(usage_text, stdout); return EXIT_SUCCESS;
+        default: return fail_usage("get: bad option");
+        }
+    }
+    if (argc - optind != 2)
+        return fail_usage("get takes CARRIER and TRACKING");
+    const char *carrier = argv[optind];
+    const char *tracking = argv[optind + 1];
+    char code[MP_CARRIER_SIZE_MAX];
+    size_t code_size = mp_carrier_code(carrier, strlen(carrier), code, sizeof code);
+    char number[MP_TRACKING_NUMBER_SIZE_MAX];
+    size_t number_size = mp_tracking_number_normalize(tracking, strlen(tracking), number,
+                                                      sizeof number);
+    if (code_size == 0 || number_size == 0)
+        return fail_usage("get: CARRIER and TRACKING must not be empty");
+
+    struct mp_store *store = NULL;
+    int status = open_read_only(data_dir, &store);
+    if (status)
+        return status;
+    struct shipment_search search = {store, code, code_size, NULL, 0};
+    int error = mp_store_scan_tracking_number(store, number, number_size, consider_shipment,
+                                              &search);
+    if (!error)
+        error = search.error;
+    if (error) {
+        mp_record_destroy(search.best);
+        mp_store_close(store);
+        return fail_runtime("reading %s %s: %s", carrier, tracking, mp_strerror(error));
+    }
+    if (!search.best) {
+        mp_store_close(store);
+        return fail_runtime("no shipment %s %s in %s", carrier, tracking, data_dir);
+    }
+    char *json = malloc(MP_STATE_JSON_SIZE_MAX);
+    size_t size = 0;
+    error = json ? mp_record_write_state_json(search.best, timeline, json, MP_STATE_JSON_SIZE_MAX,
+                                              &size)
+                 : -ENOMEM;
+    if (!error) {
+        fwrite(json, 1, size, stdout);
+        fputc('\n', stdout);
+    }
+    free(json);
+    mp_record_destroy(search.best);
+    mp_store_close(store);
+    return error ? fail_runtime("rendering %s %s: %s", carrier, tracking, mp_strerror(error))
+                 : EXIT_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------
+ * rejects
+ * ---------------------------------------------------------------------- */
+
+struct reject_listing {
+    uint64_t remaining;
+};
+
+static int print_reject(void *context, const char *key, size_t key_size, const char *value,
+                        size_t value_size)
+{
+    struct reject_listing *listing = context;
+    if (listing->remaining == 0)
+        return 1;
+    listing->remaining--;
+    uint64_t sequence = 0;
+    for (size_t index = 0; index < key_size && index < 8; index++)
+        sequence = (sequence << 8) | (uint8_t)key[index];
+    /* Stored rejects are JSON objects: splice the sequence in front. */
+    if (value_size >= 2 && value[0] == '{') {
+        printf("{\"sequence\":%" PRIu64 ",", sequence);
+        fwrite(value + 1, 1, value_size - 1, stdout);
+        fputc('\n', stdout);
+    }
+    return 0;
+}
+
+static int command_rejects(int argc, char **argv)
+{
+    if (argc < 2 || is_help(argv[1])) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_SUCCESS;
+    }
+    if (strcmp(argv[1], "list") != 0)
+        return fail_usage("rejects %s: only 'rejects list' is in this release", argv[1]);
+    static const struct option options[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"from", required_argument, NULL, 'f'},
+        {"limit", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *data_dir = DEFAULT_DATA_DIR;
+    uint64_t from = 0, limit = UINT64_MAX;
+    int option;
+    optind = 1;
+    argc--;
+    argv++;
+    while ((option = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (option) {
+        case 'd': data_dir = optarg; break;
+        case 'f':
+            if (!parse_count(optarg, UINT64_MAX, &from))
+                return fail_usage("--from takes a sequence number, not '%s'", optarg);
+            break;
+        case 'l':
+            if (!parse_count(optarg, UINT64_MAX, &limit))
+                return fail_usage("--limit takes a count, not '%s'", optarg);
+            break;
+        case 'h': fputs(usage_text, stdout); return EXIT_SUCCESS;
+        default: return fail_usage("rejects list: bad option");
+        }
+    }
+    if (optind != argc)
+        return fail_usage("rejects list takes no arguments");
+    struct mp_store *store = NULL;
+    int status = open_read_only(data_dir, &store);
+    if (status)
+        return status;
+    struct reject_listing listing = {limit};
+    int error = mp_store_scan_rejects(store, from, print_reject, &listing);
+    mp_store_close(store);
+    if (error < 0)
+        return fail_runtime("listing rejects: %s", mp_strerror(error));
+    return EXIT_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------
+ * main
+ * ---------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    const char *command = argv[1];
+    if (is_help(command)) {
+        fputs(usage_text, stdout);
+        return EXIT_SUCCESS;
+    }
+    if (strcmp(command, "-V") == 0 || strcmp(command, "--version") == 0) {
+        printf("milepost %s\n", MP_VERSION);
+        return EXIT_SUCCESS;
+    }
+    if (strcmp(command, "ingest") == 0)
+        return command_ingest(argc - 1, argv + 1);
+    if (strcmp(command, "get") == 0)
+        return command_get(argc - 1, argv + 1);
+    if (strcmp(command, "rejects") == 0)
+        return command_rejects(argc - 1, argv + 1);
+    if (strcmp(command, "serve") == 0)
+        return fail_runtime("serve: the network server is not in this release yet; load events "
+                            "with 'milepost ingest FILE' and read them with 'milepost get'");
+    if (strcmp(command, "erp") == 0)
+        return fail_runtime("erp: the ERP delivery tools are not in this release yet; "
+                            "confirmations are queued in the store's outbox");
+    return fail_usage("unknown command '%s'", command);
+}

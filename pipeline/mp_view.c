@@ -1,2 +1,0 @@
-/* placeholder while the module is written */
-typedef int mp_placeholder_mp_view;
