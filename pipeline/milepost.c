@@ -194,18 +194,16 @@ struct shipment_search {
     int error;
 };
 
-/* Keeps the matching carrier's shipment with the latest last_event_time. */
-static int consider_shipment(void *context, const char *key, size_t key_size, const char *value,
-                             size_t value_size)
+/*
+ * Keeps the matching carrier's shipment with the latest last_event_time.
+ * The scan passes each shipment key filed under the number.
+ */
+static int consider_shipment(void *context, const char *shipment_key, size_t shipment_key_size,
+                             const char *value, size_t value_size)
 {
     (void)value;
     (void)value_size;
     struct shipment_search *search = context;
-    const char *separator = memchr(key, '\0', key_size);
-    if (!separator)
-        return 0;
-    const char *shipment_key = separator + 1;
-    size_t shipment_key_size = key_size - (size_t)(shipment_key - key);
     const char *code, *number, *qualifier;
     size_t code_size, number_size, qualifier_size;
     if (mp_shipment_key_split(shipment_key, shipment_key_size, &code, &code_size, &number,

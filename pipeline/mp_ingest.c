@@ -548,7 +548,7 @@ static void sum_counters(const struct ingest *ingest, struct mp_ingest_summary *
 {
     memset(summary, 0, sizeof *summary);
     summary->cores = ingest->core_count;
-    for (uint32_t index = 0; index < ingest->core_count; index++) {
+    for (uint32_t index = 0; ingest->cores && index < ingest->core_count; index++) {
         const struct core *core = &ingest->cores[index];
         if (!core->shard)
             continue;
