@@ -34,8 +34,13 @@
 #define RING_SLOTS 1024
 /* Events taken from one incoming ring before looking at the others. */
 #define DRAIN_BATCH_MAX 256
+/*
+ * Events a core routes between looks at its incoming rings: often enough
+ * that the others rarely find a ring full, rarely enough to stay cheap.
+ */
+#define ROUTED_PER_DRAIN 64
 #define DEFAULT_CACHE_RECORDS (1u << 20)
-#define DEFAULT_FLUSH_RECORDS (64u << 10)
+#define DEFAULT_FLUSH_RECORDS (512u << 10)
 
 _Static_assert(RING_SLOTS <= MP_RING_SLOTS_MAX, "rings are bounded");
 _Static_assert(CHUNK_SIZE <= WHOLE_INPUT_SIZE_MAX, "a chunk fits a parser");
@@ -66,6 +71,7 @@ struct core {
     struct mp_shard *shard;
     struct mp_json_parser *parser;
     uint64_t generation_in_flight;
+    uint32_t routed_since_drain;
     _Atomic uint64_t read;
     int error;
     char message[MP_ERROR_MESSAGE_SIZE_MAX];
@@ -385,6 +391,11 @@ static int on_event(void *context, uint32_t index, struct mp_event *event, const
     struct core *core = context;
     atomic_fetch_add_explicit(&core->read, 1, memory_order_relaxed);
     int error = route_event(core, event);
+    if (!error && ++core->routed_since_drain == ROUTED_PER_DRAIN) {
+        uint32_t drained;
+        core->routed_since_drain = 0;
+        error = drain_incoming(core, &drained);
+    }
     if (error) {
         fail(core, error, "applying an event");
         return error;
