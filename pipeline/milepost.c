@@ -33,7 +33,8 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  serve                 run the server (HTTP, TCP NDJSON, UDP)  [next release]\n"
-    "  ingest [--data DIR] [--source NAME] [--cores N] [--durability sync|async] FILE...\n"
+    "  ingest [--data DIR] [--source NAME] [--cores N] [--durability sync|async]\n"
+    "         [--disk-reserve-mb MB] [--progress|--no-progress] FILE...\n"
     "                        process files of canonical events offline ('-' is stdin):\n"
     "                        one event, a JSON array, or NDJSON; prints a JSON summary\n"
     "  get [--data DIR] [--timeline] CARRIER TRACKING\n"
@@ -101,6 +102,7 @@ static int command_ingest(int argc, char **argv)
         {"durability", required_argument, NULL, 'D'},
         {"progress", no_argument, NULL, 'p'},
         {"no-progress", no_argument, NULL, 'P'},
+        {"disk-reserve-mb", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -138,6 +140,12 @@ static int command_ingest(int argc, char **argv)
                 ingest.sync = false;
             else
                 return fail_usage("--durability takes sync or async, not '%s'", optarg);
+            break;
+        case 'r':
+            if (!parse_count(optarg, 1u << 20, &value))
+                return fail_usage("--disk-reserve-mb takes MiB from 0 (no check) to 1048576, "
+                                  "not '%s'", optarg);
+            ingest.disk_reserve_bytes = value << 20;
             break;
         case 'p': ingest.progress = true; break;
         case 'P': ingest.progress = false; break;

@@ -74,7 +74,7 @@ struct core {
     uint32_t routed_since_drain;
     _Atomic uint64_t read;
     int error;
-    char message[MP_ERROR_MESSAGE_SIZE_MAX];
+    char message[512];
 };
 
 struct ingest {
@@ -100,6 +100,7 @@ void mp_ingest_options_default(struct mp_ingest_options *options)
     options->data_dir = "./milepost-data";
     options->source = MP_SOURCE_CANONICAL;
     options->sync = true;
+    options->disk_reserve_bytes = MP_STORE_DISK_RESERVE_DEFAULT;
 }
 
 /* ------------------------------------------------------------------------
@@ -217,6 +218,8 @@ static int split_input(struct ingest *ingest, const struct input *input, size_t 
 {
     const char *data = input->data;
     size_t size = input->size;
+    if (size == 0)
+        return 0; /* an empty file holds no records */
     size_t first = 0;
     while (first < size && (data[first] == ' ' || data[first] == '\t' || data[first] == '\n' ||
                             data[first] == '\r'))
@@ -273,7 +276,15 @@ static void fail(struct core *core, int error, const char *text)
 {
     if (!core->error) {
         core->error = error;
-        snprintf(core->message, sizeof core->message, "%s: %s", text, mp_strerror(error));
+        if (error == -ENOSPC)
+            snprintf(core->message, sizeof core->message,
+                     "the disk under %s is nearly full (less free than the %llu MiB reserve); "
+                     "free space or lower --disk-reserve-mb, then ingest again (what was "
+                     "committed stays, repeats count as duplicates)",
+                     core->ingest->options->data_dir,
+                     (unsigned long long)(core->ingest->options->disk_reserve_bytes >> 20));
+        else
+            snprintf(core->message, sizeof core->message, "%s: %s", text, mp_strerror(error));
     }
     atomic_store(&core->ingest->failed, true);
 }
@@ -647,6 +658,7 @@ static int open_store(struct ingest *ingest, char *message, size_t message_size)
     mp_store_options_default(&store_options);
     store_options.path = ingest->options->data_dir;
     store_options.create_if_missing = true;
+    store_options.disk_reserve_bytes = ingest->options->disk_reserve_bytes;
     char store_message[256] = "";
     int error = mp_store_open(&store_options, &ingest->store, store_message, sizeof store_message);
     if (error == MP_ELOCKED)

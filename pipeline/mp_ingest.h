@@ -33,6 +33,7 @@ struct mp_ingest_options {
     bool sync;                      /* fsync each group commit */
     bool progress;                  /* a progress line on stderr */
     int64_t fixed_received_time_ms; /* 0: the clock; tests pin it */
+    uint64_t disk_reserve_bytes;    /* free space commits keep (mp_store_options); 0: no check */
 };
 
 struct mp_ingest_summary {

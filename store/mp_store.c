@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <rocksdb/c.h>
 
@@ -188,6 +189,8 @@ struct mp_store {
     rocksdb_writebatch_t *write_batch; /* reused by each commit */
     enum mp_store_memtable shipments_memtable;
     bool read_only;
+    uint64_t disk_reserve_bytes;
+    char *path;                     /* for the free-space check */
     /* Written by the commit thread, read by any (mp_store_next_*). */
     _Atomic uint64_t outbox_sequence_next;
     _Atomic uint64_t reject_sequence_next;
@@ -266,6 +269,7 @@ void mp_store_options_default(struct mp_store_options *options)
         .read_only = false,
         .create_if_missing = true,
         .write_buffer_size = WRITE_BUFFER_SIZE_DEFAULT,
+        .disk_reserve_bytes = MP_STORE_DISK_RESERVE_DEFAULT,
         /*
          * bench/RESULTS.md "Store: memtable choice": a third of the
          * skiplist's commit-thread time per batch, 5x its memtable reads,
@@ -592,6 +596,12 @@ static struct mp_store *store_alloc(const struct mp_store_options *options)
     if (store == NULL)
         return NULL;
     store->read_only = options->read_only;
+    store->disk_reserve_bytes = options->read_only ? 0 : options->disk_reserve_bytes;
+    store->path = strdup(options->path);
+    if (store->path == NULL) {
+        free(store);
+        return NULL;
+    }
     /*
      * A read-only open takes the skiplist whatever the writer uses: its
      * memtable (the replayed WAL) is never made immutable, so a vector
@@ -716,6 +726,7 @@ void mp_store_close(struct mp_store *store)
     rocksdb_readoptions_destroy(store->read_options);
     if (store->block_cache != NULL)
         rocksdb_cache_destroy(store->block_cache);
+    free(store->path);
     free(store);
 }
 
@@ -877,6 +888,14 @@ int mp_store_commit(struct mp_store *store, struct mp_store_batch *batch, bool s
     MP_ASSERT(!store->read_only);
     if (batch->error != 0)
         return batch->error;
+    if (store->disk_reserve_bytes) {
+        /* The batch's bytes land in the WAL first: count them against the reserve. */
+        struct statvfs space;
+        if (statvfs(store->path, &space) == 0 &&
+            (uint64_t)space.f_bavail * space.f_frsize <
+                store->disk_reserve_bytes + batch->byte_count)
+            return -ENOSPC;
+    }
     bool busy = atomic_exchange(&store->committing, true);
     MP_ASSERT(!busy);
 

@@ -55,7 +55,17 @@ struct mp_store_options {
     size_t write_buffer_size;       /* bytes per shipments memtable (others derive); 0 = default */
     enum mp_store_memtable shipments_memtable; /* the family written most; ignored when read_only */
     size_t block_cache_size;        /* bytes of the LRU block cache all families share; 0 = default */
+    /*
+     * Free bytes the file system under path must keep: a commit that would
+     * leave less fails with -ENOSPC before RocksDB writes, so a full disk
+     * is a clean error rather than a failure inside RocksDB's WAL or a
+     * background flush.  0 turns the check off.
+     */
+    uint64_t disk_reserve_bytes;
 };
+
+/* The default disk reserve. */
+#define MP_STORE_DISK_RESERVE_DEFAULT (64ull << 20)
 
 /* Fills the defaults milepost runs with (docs/store.md says why). */
 void mp_store_options_default(struct mp_store_options *options);

@@ -139,19 +139,21 @@ check "ingest into a held directory exits 1" test "$(head -1 "$work/lock.out")" 
 check "saying the directory is in use" grep -q "in use" "$work/lock.out"
 
 # A full disk: a clear error and exit 1, not a crash.
-if [ "$(id -u)" -eq 0 ] && mkdir -p "$work/small" && mount -t tmpfs -o size=1m tmpfs "$work/small" 2>/dev/null; then
+if [ "$(id -u)" -eq 0 ] && mkdir -p "$work/small" && mount -t tmpfs -o size=24m tmpfs "$work/small" 2>/dev/null; then
   mounted="$work/small"
   python3 - "$work/many.ndjson" <<'EOF'
 import json, sys
 with open(sys.argv[1], "w") as out:
-    for i in range(20000):
+    for i in range(60000):
         out.write(json.dumps({"carrier": "UPS", "tracking_number": "FULL%06d" % i, "status": "IN_TRANSIT",
                               "event_time": "2026-11-20T10:00:00Z", "description": "x" * 200}) + "\n")
 EOF
-  "$MILEPOST" ingest --data "$work/small/data" --no-progress "$work/many.ndjson" >/dev/null 2>"$work/err"
+  "$MILEPOST" ingest --data "$work/small/data" --no-progress --disk-reserve-mb 8 "$work/many.ndjson" >/dev/null 2>"$work/err"
   code=$?
   check "a full disk exits 1" test $code -eq 1
-  check "with one line naming the store" bash -c "test \$(wc -l <'$work/err') -eq 1 && grep -qi 'store\|space\|commit' '$work/err'"
+  check "with one line saying the disk is full" bash -c "test \$(wc -l <'$work/err') -eq 1 && grep -q 'nearly full' '$work/err'"
+  "$MILEPOST" get --data "$work/small/data" UPS FULL000000 >/dev/null 2>&1
+  check "the store still opens and reads after it" test $? -le 1
   umount "$work/small" && mounted=""
 else
   echo "ok - full disk # SKIP cannot mount a tmpfs here"
