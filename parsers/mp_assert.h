@@ -13,8 +13,17 @@
 extern "C" {
 #endif
 
+/* C11 and C++ spell "does not return" differently; the shim is C++. */
+#ifdef __cplusplus
+#define MP_NORETURN [[noreturn]]
+#define MP_STATIC_ASSERT static_assert
+#else
+#define MP_NORETURN _Noreturn
+#define MP_STATIC_ASSERT _Static_assert
+#endif
+
 /* Prints "assertion failed: EXPR (file:line)" to stderr and aborts. */
-_Noreturn void mp_assert_fail(const char *expression, const char *file, int line);
+MP_NORETURN void mp_assert_fail(const char *expression, const char *file, int line);
 
 #define MP_ASSERT(condition)                                                \
     do {                                                                    \

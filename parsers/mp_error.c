@@ -6,7 +6,7 @@
 
 #include "mp_assert.h"
 
-_Noreturn void mp_assert_fail(const char *expression, const char *file, int line)
+MP_NORETURN void mp_assert_fail(const char *expression, const char *file, int line)
 {
     fprintf(stderr, "milepost: assertion failed: %s (%s:%d)\n", expression, file, line);
     abort();

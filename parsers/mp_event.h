@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mp_assert.h"
 #include "mp_error.h"
 #include "mp_limits.h"
 
@@ -164,7 +165,7 @@ struct mp_event {
     char text[MP_EVENT_TEXT_SIZE_MAX];
 };
 
-_Static_assert(MP_EVENT_TEXT_SIZE_MAX < UINT16_MAX, "slices address the text area with 16 bits");
+MP_STATIC_ASSERT(MP_EVENT_TEXT_SIZE_MAX < UINT16_MAX, "slices address the text area with 16 bits");
 
 /* Clears an event for `source`; received_time_ms is when milepost took it. */
 void mp_event_init(struct mp_event *event, enum mp_source source, int64_t received_time_ms);

@@ -23,6 +23,13 @@ extern "C" {
 /* Bytes simdjson may read past the end of the input (SIMDJSON_PADDING). */
 #define MP_JSON_PADDING 64
 
+/* The shim is C++: its definitions promise the C++ compiler not to throw. */
+#ifdef __cplusplus
+#define MP_JSON_NOEXCEPT noexcept
+#else
+#define MP_JSON_NOEXCEPT
+#endif
+
 struct mp_json_parser;
 
 /*
@@ -45,12 +52,20 @@ typedef int (*mp_json_event_fn)(void *context, uint32_t index, struct mp_event *
 typedef int (*mp_json_reject_fn)(void *context, uint32_t index, enum mp_reject_code code,
                                  const char *message, const char *raw, size_t raw_size);
 
+/* A NULL callback is skipped; the record still counts in the summary. */
 struct mp_json_sink {
     mp_json_event_fn on_event;
     mp_json_reject_fn on_reject;
     void *context;
 };
 
+/*
+ * AUTO looks at the first non-whitespace byte: '[' is an array of events;
+ * '{' is one event (pretty-printed or not) when the body is exactly one
+ * JSON document, and NDJSON when further documents follow on later lines
+ * (its first line, or failing that some later line, is an object on its
+ * own).  A line holding more than one document is one bad_json reject.
+ */
 enum mp_json_shape {
     MP_JSON_AUTO = 0,   /* one object, an array of objects, or NDJSON */
     MP_JSON_NDJSON,     /* force NDJSON (Content-Type application/x-ndjson) */
@@ -68,16 +83,18 @@ struct mp_json_summary {
  * now, so parsing does not allocate.  Returns 0 or -ENOMEM / MP_EINVAL;
  * *out is written only on success.  One parser per thread.
  */
-int mp_json_parser_create(size_t size_max, struct mp_json_parser **out);
+int mp_json_parser_create(size_t size_max, struct mp_json_parser **out) MP_JSON_NOEXCEPT;
 
 /* Frees a parser; accepts NULL. */
-void mp_json_parser_destroy(struct mp_json_parser *parser);
+void mp_json_parser_destroy(struct mp_json_parser *parser) MP_JSON_NOEXCEPT;
 
 /*
  * Parses canonical events (API.md "Canonical event") from `buffer`.
- * When capacity - size >= MP_JSON_PADDING the buffer is parsed in place;
- * otherwise it is copied once into the parser's padded area.  Events get
- * source `canonical` and received_time_ms.
+ * When capacity - size >= MP_JSON_PADDING and the first padding byte
+ * (buffer[size]) is whitespace or NUL, the buffer is parsed in place;
+ * otherwise it is copied once into the parser's padded area.  (simdjson
+ * reads that byte, and other values would make malformed input report
+ * differently.)  Events get source `canonical` and received_time_ms.
  *
  * Returns 0 after reporting every record to the sink (also when all were
  * rejected), the sink's non-zero return if it stopped the parse,
@@ -86,11 +103,23 @@ void mp_json_parser_destroy(struct mp_json_parser *parser);
  * MP_ETOOBIG when it holds more than events_max records or is over the
  * parser's size_max (nothing reported).  *summary is always written.
  * `message` (optional, NUL-terminated) explains an MP_EPARSE/MP_ETOOBIG.
+ *
+ * A record is counted before anything is reported: array elements, or
+ * non-empty NDJSON lines.  An array that stops being valid JSON at
+ * element k reports elements 0..k-1 and one bad_json reject at index k
+ * covering the rest (no later boundary can be trusted); an error before
+ * element 0 is complete is MP_EPARSE.  A single object that is not valid
+ * JSON is MP_EPARSE, as is an NDJSON body in which no line is.  NDJSON
+ * lines longer than MP_LINE_SIZE_MAX are too_big rejects.
+ *
+ * Called only by the thread that owns the parser; `buffer` is borrowed
+ * for the call, and every raw pointer handed to the sink points into it.
  */
 int mp_json_parse_events(struct mp_json_parser *parser, const char *buffer, size_t size,
                          size_t capacity, enum mp_json_shape shape, uint32_t events_max,
                          int64_t received_time_ms, const struct mp_json_sink *sink,
-                         struct mp_json_summary *summary, char *message, size_t message_size);
+                         struct mp_json_summary *summary, char *message,
+                         size_t message_size) MP_JSON_NOEXCEPT;
 
 #ifdef __cplusplus
 }

@@ -248,8 +248,13 @@ static int split_input(struct ingest *ingest, const struct input *input, size_t 
                      line + 1, MP_LINE_SIZE_MAX);
             return MP_ETOOBIG;
         }
+        /* The chunk stops before its last newline, which then serves as
+         * the whitespace the shim needs after a buffer it parses in place. */
+        size_t unit_size = end - start;
+        if (end < size && data[end - 1] == '\n')
+            unit_size--;
         int error = add_unit(ingest, capacity,
-                             (struct input_unit){data + start, end - start,
+                             (struct input_unit){data + start, unit_size,
                                                  readable_from(input, data + start), line,
                                                  MP_JSON_NDJSON});
         if (error)
