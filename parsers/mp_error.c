@@ -49,6 +49,7 @@ const char *mp_reject_code_name(enum mp_reject_code code)
         [MP_REJECT_SHIPMENT_FULL] = "shipment_full",
         [MP_REJECT_BAD_SIGNATURE] = "bad_signature",
         [MP_REJECT_UNKNOWN_SOURCE] = "unknown_source",
+        [MP_REJECT_INTERNAL] = "internal_error",
     };
     MP_ASSERT((unsigned)code < MP_REJECT_CODE_COUNT);
     return names[code];

@@ -49,6 +49,7 @@ enum mp_reject_code {
     MP_REJECT_SHIPMENT_FULL,   /* the shipment keeps MP_RECORD_EVENTS_MAX already */
     MP_REJECT_BAD_SIGNATURE,
     MP_REJECT_UNKNOWN_SOURCE,
+    MP_REJECT_INTERNAL,        /* the store failed while applying it: retry */
     MP_REJECT_CODE_COUNT,
 };
 

@@ -97,6 +97,9 @@ void mp_histogram_write_prometheus(const struct mp_histogram *histogram, FILE *o
     }
     fprintf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, separator,
             (unsigned long long)histogram->count);
-    fprintf(out, "%s_sum{%s} %g\n", name, labels, (double)histogram->sum / scale);
-    fprintf(out, "%s_count{%s} %llu\n", name, labels, (unsigned long long)histogram->count);
+    const char *open = labels[0] ? "{" : "";
+    const char *close = labels[0] ? "}" : "";
+    fprintf(out, "%s_sum%s%s%s %g\n", name, open, labels, close, (double)histogram->sum / scale);
+    fprintf(out, "%s_count%s%s%s %llu\n", name, open, labels, close,
+            (unsigned long long)histogram->count);
 }

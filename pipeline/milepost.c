@@ -19,7 +19,9 @@
 #include "mp_event.h"
 #include "mp_ingest.h"
 #include "mp_limits.h"
+#include "mp_options.h"
 #include "mp_record.h"
+#include "mp_server.h"
 #include "mp_store.h"
 
 #define EXIT_USAGE 2
@@ -32,7 +34,8 @@ static const char usage_text[] =
     "drops duplicates, keeps each shipment's latest state, queues ERP confirmations.\n"
     "\n"
     "commands:\n"
-    "  serve                 run the server (HTTP, TCP NDJSON, UDP)  [next release]\n"
+    "  serve [--config FILE] [--http H:P] [--tcp H:P] [--udp H:P] [--data DIR] ...\n"
+    "                        run the server (HTTP, TCP NDJSON, UDP); serve --help lists all\n"
     "  ingest [--data DIR] [--source NAME] [--cores N] [--durability sync|async]\n"
     "         [--disk-reserve-mb MB] [--progress|--no-progress] FILE...\n"
     "                        process files of canonical events offline ('-' is stdin):\n"
@@ -389,6 +392,42 @@ static int command_rejects(int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------
+ * serve
+ * ---------------------------------------------------------------------- */
+
+static int command_serve(int argc, char **argv)
+{
+    struct mp_server_config *config = malloc(sizeof *config);
+    if (!config)
+        return fail_runtime("out of memory");
+    char message[512];
+    int error = mp_options_parse_args(config, argc, argv, message, sizeof message);
+    if (error) {
+        free(config);
+        return fail_usage("serve: %s", message);
+    }
+    int status = EXIT_SUCCESS;
+    switch (config->request) {
+    case MP_OPTIONS_REQUEST_HELP:
+        mp_options_help(stdout);
+        break;
+    case MP_OPTIONS_REQUEST_VERSION:
+        printf("milepost %s\n", MP_VERSION);
+        break;
+    case MP_OPTIONS_REQUEST_PRINT_CONFIG:
+        mp_options_print_yaml(config, stdout);
+        break;
+    case MP_OPTIONS_REQUEST_SERVE:
+        status = mp_server_run(config, message, sizeof message);
+        if (status != 0)
+            fail_runtime("serve: %s", message);
+        break;
+    }
+    free(config);
+    return status;
+}
+
+/* ------------------------------------------------------------------------
  * main
  * ---------------------------------------------------------------------- */
 
@@ -414,8 +453,7 @@ int main(int argc, char **argv)
     if (strcmp(command, "rejects") == 0)
         return command_rejects(argc - 1, argv + 1);
     if (strcmp(command, "serve") == 0)
-        return fail_runtime("serve: the network server is not in this release yet; load events "
-                            "with 'milepost ingest FILE' and read them with 'milepost get'");
+        return command_serve(argc - 1, argv + 1);
     if (strcmp(command, "erp") == 0)
         return fail_runtime("erp: the ERP delivery tools are not in this release yet; "
                             "confirmations are queued in the store's outbox");

@@ -24,7 +24,9 @@ struct mp_commit {
     pthread_cond_t work_ready;      /* a batch was queued, or stop */
     pthread_cond_t work_done;       /* a generation was committed, or failure */
     bool stopping;
-    int error;
+    _Atomic int error;
+    mp_commit_notify_fn notify;
+    void *notify_context;
     struct pending_batch pending[MP_CORES_MAX];
     _Atomic uint64_t committed[MP_CORES_MAX];
     struct mp_commit_counters counters;
@@ -63,8 +65,10 @@ static void *commit_main(void *argument)
         /* Only the last write syncs: it makes the WAL durable for all. */
         uint64_t started_us = now_us();
         int error = 0;
+        size_t operations = 0;
         for (uint32_t index = 0; index < count && !error; index++) {
             bool last = index + 1 == count;
+            operations += mp_store_batch_count(taken[index].batch);
             error = mp_store_commit(commit->store, taken[index].batch, commit->sync && last);
         }
         uint64_t spent_us = now_us() - started_us;
@@ -73,15 +77,29 @@ static void *commit_main(void *argument)
         commit->counters.commits++;
         commit->counters.batches += count;
         commit->counters.commit_us_total += spent_us;
+        mp_histogram_record(&commit->counters.commit_us, spent_us);
+        mp_histogram_record(&commit->counters.batches_per_commit, count);
+        mp_histogram_record(&commit->counters.operations_per_commit, operations);
         if (error) {
-            commit->error = error;
+            commit->counters.failures++;
+            atomic_store(&commit->error, error);
             pthread_cond_broadcast(&commit->work_done);
+            pthread_mutex_unlock(&commit->lock);
+            for (uint32_t shard = 0; commit->notify && shard < commit->shard_count; shard++)
+                commit->notify(commit->notify_context, shard);
+            pthread_mutex_lock(&commit->lock);
             break;
         }
         for (uint32_t index = 0; index < count; index++)
             atomic_store_explicit(&commit->committed[shard_of[index]], taken[index].generation,
                                   memory_order_release);
         pthread_cond_broadcast(&commit->work_done);
+        if (commit->notify) {
+            pthread_mutex_unlock(&commit->lock);
+            for (uint32_t index = 0; index < count; index++)
+                commit->notify(commit->notify_context, shard_of[index]);
+            pthread_mutex_lock(&commit->lock);
+        }
     }
     pthread_mutex_unlock(&commit->lock);
     return NULL;
@@ -100,6 +118,7 @@ int mp_commit_create(struct mp_store *store, uint32_t shard_count, bool sync,
     pthread_mutex_init(&commit->lock, NULL);
     pthread_cond_init(&commit->work_ready, NULL);
     pthread_cond_init(&commit->work_done, NULL);
+    atomic_init(&commit->error, 0);
     for (uint32_t shard = 0; shard < MP_CORES_MAX; shard++)
         atomic_init(&commit->committed[shard], 0);
     int error = pthread_create(&commit->thread, NULL, commit_main, commit);
@@ -151,12 +170,25 @@ int mp_commit_wait(struct mp_commit *commit, uint32_t shard_index, uint64_t gene
 {
     MP_ASSERT(shard_index < commit->shard_count);
     pthread_mutex_lock(&commit->lock);
-    while (!commit->error &&
+    while (!atomic_load(&commit->error) &&
            atomic_load_explicit(&commit->committed[shard_index], memory_order_acquire) < generation)
         pthread_cond_wait(&commit->work_done, &commit->lock);
-    int error = commit->error;
+    int error = atomic_load(&commit->error);
     pthread_mutex_unlock(&commit->lock);
     return error;
+}
+
+void mp_commit_set_notify(struct mp_commit *commit, mp_commit_notify_fn notify, void *context)
+{
+    pthread_mutex_lock(&commit->lock);
+    commit->notify = notify;
+    commit->notify_context = context;
+    pthread_mutex_unlock(&commit->lock);
+}
+
+int mp_commit_error(struct mp_commit *commit)
+{
+    return atomic_load(&commit->error);
 }
 
 void mp_commit_counters(struct mp_commit *commit, struct mp_commit_counters *out)

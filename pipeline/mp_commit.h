@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mp_histogram.h"
 #include "mp_store.h"
 
 #ifdef __cplusplus
@@ -25,7 +26,18 @@ struct mp_commit_counters {
     uint64_t commits;          /* group commits (one fsync each in sync mode) */
     uint64_t batches;          /* shard batches written */
     uint64_t commit_us_total;  /* time spent in RocksDB writes and fsync */
+    uint64_t failures;
+    struct mp_histogram commit_us;       /* one group commit, write and fsync */
+    struct mp_histogram batches_per_commit;
+    struct mp_histogram operations_per_commit;
 };
+
+/*
+ * Called on the commit thread after a shard's generation became durable
+ * (or after a commit failed, with the error): it must only wake the
+ * shard's loop (an eventfd write), never block.
+ */
+typedef void (*mp_commit_notify_fn)(void *context, uint32_t shard_index);
 
 /*
  * Starts the commit thread for shard_count shards over `store` (borrowed).
@@ -33,6 +45,12 @@ struct mp_commit_counters {
  */
 int mp_commit_create(struct mp_store *store, uint32_t shard_count, bool sync,
                      struct mp_commit **out);
+
+/* Sets the notify hook; call before the first submit.  NULL: none. */
+void mp_commit_set_notify(struct mp_commit *commit, mp_commit_notify_fn notify, void *context);
+
+/* The first commit error, or 0 (acquire load).  Any thread. */
+int mp_commit_error(struct mp_commit *commit);
 
 /* Commits what is queued, stops the thread and frees; accepts NULL. */
 void mp_commit_destroy(struct mp_commit *commit);

@@ -91,9 +91,9 @@ struct mp_http_conn {
     http_parser parser;
     struct mp_http_limits limits;
     /*
-     * Chunk-size lines, extensions and CRLFs a body may carry.  Without a
-     * bound a client could send endless one-byte chunks with long
-     * extensions and keep the connection busy for free.
+     * Chunked framing (size lines, extensions, CRLFs, trailers) a body may
+     * carry: header limit plus body limit.  Without a bound a client could
+     * send endless one-byte chunks with long extensions for free.
      */
     uint64_t framing_size_max;
     bool owned; /* allocated by mp_http_conn_create */
@@ -106,6 +106,13 @@ struct mp_http_conn {
     size_t header_size;  /* bytes of this request's header section taken */
     size_t target_size;  /* the target is storage[0..target_size) */
     enum mp_http_piece last_piece;
+    /*
+     * Fields past MP_HTTP_HEADERS_MAX are dropped and refused at the end
+     * of the header: libhttp-parser reports a field when it ends or when
+     * the input does, so refusing at once would depend on the split.
+     */
+    bool header_dropping;
+    bool header_overflow;
     uint32_t header_count;
     struct mp_http_header headers[MP_HTTP_HEADERS_MAX];
     bool expect_continue;
@@ -115,11 +122,10 @@ struct mp_http_conn {
     /* Body phase. */
     char *body;              /* limits.body_size_max + MP_JSON_PADDING bytes */
     size_t body_size;
-    const char *execute_bytes; /* where the running execute call started */
-    uint64_t body_wire_size;   /* body-phase bytes taken before that call */
     bool chunked;
     enum mp_http_chunk_state chunk_state;
     uint64_t chunk_remaining;  /* size digits read, then data bytes left */
+    uint64_t framing_size;     /* chunked-framing bytes so far */
 
     /* Set by the callbacks inside one execute call. */
     bool headers_complete;
@@ -224,17 +230,18 @@ static int mp_http_on_header_field(http_parser *parser, const char *at, size_t l
     if (conn->phase != MP_HTTP_PHASE_HEADER)
         return 0;
     if (conn->last_piece != MP_HTTP_PIECE_NAME) {
-        if (conn->header_count == MP_HTTP_HEADERS_MAX) {
-            mp_http_set_error(conn, 431, "header_too_big",
-                              "The request has more than %d header fields.", MP_HTTP_HEADERS_MAX);
-            return -1;
-        }
+        conn->last_piece = MP_HTTP_PIECE_NAME;
+        conn->header_dropping = conn->header_count == MP_HTTP_HEADERS_MAX;
+        conn->header_overflow |= conn->header_dropping;
+        if (conn->header_dropping)
+            return 0;
         struct mp_http_header *header = &conn->headers[conn->header_count++];
         header->name = conn->storage + conn->storage_used;
         header->name_size = 0;
         header->value = header->name;
         header->value_size = 0;
-        conn->last_piece = MP_HTTP_PIECE_NAME;
+    } else if (conn->header_dropping) {
+        return 0;
     }
     mp_http_store(conn, at, length);
     conn->headers[conn->header_count - 1].name_size += length;
@@ -247,11 +254,14 @@ static int mp_http_on_header_value(http_parser *parser, const char *at, size_t l
     if (conn->phase != MP_HTTP_PHASE_HEADER)
         return 0;
     MP_ASSERT(conn->header_count > 0);
+    bool starts = conn->last_piece != MP_HTTP_PIECE_VALUE;
+    conn->last_piece = MP_HTTP_PIECE_VALUE;
+    if (conn->header_dropping)
+        return 0;
     struct mp_http_header *header = &conn->headers[conn->header_count - 1];
-    if (conn->last_piece != MP_HTTP_PIECE_VALUE) {
+    if (starts) {
         header->value = conn->storage + conn->storage_used;
         header->value_size = 0;
-        conn->last_piece = MP_HTTP_PIECE_VALUE;
     }
     mp_http_store(conn, at, length);
     header->value_size += length;
@@ -356,6 +366,11 @@ static int mp_http_on_headers_complete(http_parser *parser)
     struct mp_http_request *request = &conn->request;
     MP_ASSERT(conn->phase == MP_HTTP_PHASE_HEADER);
 
+    if (conn->header_overflow) {
+        mp_http_set_error(conn, 431, "header_too_big",
+                          "The request has more than %d header fields.", MP_HTTP_HEADERS_MAX);
+        return -1;
+    }
     if (parser->http_major != 1) {
         mp_http_set_error(conn, 505, "http_version_not_supported",
                           "Only HTTP/1.0 and HTTP/1.1 are served.");
@@ -445,25 +460,12 @@ static int mp_http_on_body(http_parser *parser, const char *at, size_t length)
 {
     struct mp_http_conn *conn = mp_http_conn_of(parser);
     MP_ASSERT(conn->phase == MP_HTTP_PHASE_BODY);
-    MP_ASSERT(at >= conn->execute_bytes);
     /*
-     * Where this piece starts in the body phase (whose first byte is the
-     * header's final LF, which the parser reads again after the pause):
-     * everything before it that is not body is framing.  Pieces start at
-     * the same stream offsets however the bytes were split.
+     * Content-Length was judged at the end of the header and each chunk
+     * size by its header, so the body always fits.  Nothing is refused
+     * here: when libhttp-parser calls depends on the split.
      */
-    uint64_t offset = conn->body_wire_size + (uint64_t)(at - conn->execute_bytes);
-    MP_ASSERT(offset >= 1 + conn->body_size);
-    if (offset - 1 - conn->body_size > conn->framing_size_max) {
-        mp_http_set_error(conn, 413, "too_big", "The chunked framing of the body is over its bound.");
-        return -1;
-    }
-    /* Content-Length and chunk sizes were checked; this guards the buffer. */
-    if (length > conn->limits.body_size_max - conn->body_size) {
-        mp_http_set_error(conn, 413, "too_big", "The body is over the %u-byte limit.",
-                          (unsigned)conn->limits.body_size_max);
-        return -1;
-    }
+    MP_ASSERT(length <= conn->limits.body_size_max - conn->body_size);
     memcpy(conn->body + conn->body_size, at, length);
     conn->body_size += length;
     return 0;
@@ -536,12 +538,13 @@ static void mp_http_request_begin(struct mp_http_conn *conn)
     conn->expect_continue = false;
     conn->continue_pending = false;
     conn->body_size = 0;
-    conn->execute_bytes = NULL;
-    conn->body_wire_size = 0;
     conn->header_cr = false;
     conn->chunked = false;
     conn->chunk_state = MP_HTTP_CHUNK_HEADER_LF;
     conn->chunk_remaining = 0;
+    conn->framing_size = 0;
+    conn->header_dropping = false;
+    conn->header_overflow = false;
     conn->headers_complete = false;
     conn->message_complete = false;
     memset(&conn->request, 0, sizeof conn->request);
@@ -634,10 +637,12 @@ static int mp_http_hex_digit(unsigned char c)
 
 /*
  * Walks chunked framing over body-phase bytes the parser took, strictly;
- * the parser has already judged sizes and bounds.  Returns false where
- * the framing is not RFC 9112's (the lax parser would have read on).
+ * the parser has already judged chunk sizes.  Returns 0, 400 where the
+ * framing is not RFC 9112's (the lax parser would have read on), or 413
+ * when the framing outgrows its bound.  Being byte-exact, it refuses at
+ * the same byte however the input was split.
  */
-static bool mp_http_scan_chunked(struct mp_http_conn *conn, const char *bytes, size_t size)
+static int mp_http_scan_chunked(struct mp_http_conn *conn, const char *bytes, size_t size)
 {
     /* A size past every body bound: the parser refuses those first. */
     const uint64_t size_cap = (uint64_t)MP_HTTP_BODY_SIZE_MAX + 1;
@@ -647,12 +652,12 @@ static bool mp_http_scan_chunked(struct mp_http_conn *conn, const char *bytes, s
         switch (conn->chunk_state) {
         case MP_HTTP_CHUNK_HEADER_LF:
             if (c != '\n')
-                return false;
+                return 400;
             conn->chunk_state = MP_HTTP_CHUNK_SIZE_FIRST;
             break;
         case MP_HTTP_CHUNK_SIZE_FIRST:
             if (mp_http_hex_digit(c) < 0)
-                return false;
+                return 400;
             conn->chunk_remaining = (uint64_t)mp_http_hex_digit(c);
             conn->chunk_state = MP_HTTP_CHUNK_SIZE;
             break;
@@ -666,18 +671,18 @@ static bool mp_http_scan_chunked(struct mp_http_conn *conn, const char *bytes, s
             } else if (c == '\r') {
                 conn->chunk_state = MP_HTTP_CHUNK_SIZE_LF;
             } else {
-                return false;
+                return 400;
             }
             break;
         case MP_HTTP_CHUNK_EXTENSION:
             if (c == '\r')
                 conn->chunk_state = MP_HTTP_CHUNK_SIZE_LF;
             else if ((c < ' ' && c != '\t') || c == 0x7f)
-                return false;
+                return 400;
             break;
         case MP_HTTP_CHUNK_SIZE_LF:
             if (c != '\n')
-                return false;
+                return 400;
             conn->chunk_state = conn->chunk_remaining == 0 ? MP_HTTP_CHUNK_TRAILER_START
                                                             : MP_HTTP_CHUNK_DATA;
             break;
@@ -693,19 +698,19 @@ static bool mp_http_scan_chunked(struct mp_http_conn *conn, const char *bytes, s
         }
         case MP_HTTP_CHUNK_DATA_CR:
             if (c != '\r')
-                return false;
+                return 400;
             conn->chunk_state = MP_HTTP_CHUNK_DATA_LF;
             break;
         case MP_HTTP_CHUNK_DATA_LF:
             if (c != '\n')
-                return false;
+                return 400;
             conn->chunk_state = MP_HTTP_CHUNK_SIZE_FIRST;
             break;
         case MP_HTTP_CHUNK_TRAILER_START:
             if (c == '\r')
                 conn->chunk_state = MP_HTTP_CHUNK_FINAL_LF;
             else if (c == '\n')
-                return false;
+                return 400;
             else
                 conn->chunk_state = MP_HTTP_CHUNK_TRAILER;
             break;
@@ -713,25 +718,28 @@ static bool mp_http_scan_chunked(struct mp_http_conn *conn, const char *bytes, s
             if (c == '\r')
                 conn->chunk_state = MP_HTTP_CHUNK_TRAILER_LF;
             else if (c == '\n')
-                return false;
+                return 400;
             break;
         case MP_HTTP_CHUNK_TRAILER_LF:
             if (c != '\n')
-                return false;
+                return 400;
             conn->chunk_state = MP_HTTP_CHUNK_TRAILER_START;
             break;
         case MP_HTTP_CHUNK_FINAL_LF:
             if (c != '\n')
-                return false;
+                return 400;
             conn->chunk_state = MP_HTTP_CHUNK_DONE;
             break;
         case MP_HTTP_CHUNK_DONE:
             /* The parser ended the message elsewhere than we did. */
-            return false;
+            return 400;
         }
         index++;
+        /* Every byte outside chunk data is framing. */
+        if (++conn->framing_size > conn->framing_size_max)
+            return 413;
     }
-    return true;
+    return 0;
 }
 
 /* Lends the finished request to the caller. */
@@ -771,7 +779,6 @@ int mp_http_feed(struct mp_http_conn *conn, const char *bytes, size_t size, size
     size_t taken = 0;
     while (taken < size) {
         /* Never hand the parser 0 bytes: to libhttp-parser that means EOF. */
-        conn->execute_bytes = bytes + taken;
         if (conn->phase == MP_HTTP_PHASE_HEADER) {
             size_t room = conn->limits.header_size_max - conn->header_size;
             MP_ASSERT(room > 0);
@@ -828,16 +835,24 @@ int mp_http_feed(struct mp_http_conn *conn, const char *bytes, size_t size, size
                                             size - taken);
         MP_ASSERT(parsed <= size - taken);
         enum http_errno parser_error = HTTP_PARSER_ERRNO(&conn->parser);
-        if (conn->chunked && (!mp_http_scan_chunked(conn, bytes + taken, parsed) ||
-             (parser_error == HPE_PAUSED && conn->chunk_state != MP_HTTP_CHUNK_DONE))) {
-            /* The bad framing comes before anything a callback refused. */
-            conn->error.status = 0;
-            mp_http_set_error(conn, 400, "bad_request", "The chunked framing of the body is malformed.");
-            *consumed = taken + parsed;
-            return mp_http_fail(conn, HPE_OK);
+        if (conn->chunked) {
+            int status = mp_http_scan_chunked(conn, bytes + taken, parsed);
+            if (status == 0 && parser_error == HPE_PAUSED && conn->chunk_state != MP_HTTP_CHUNK_DONE)
+                status = 400;
+            if (status != 0) {
+                /* What the scan refused comes before anything a callback refused. */
+                conn->error.status = 0;
+                if (status == 413)
+                    mp_http_set_error(conn, 413, "too_big",
+                                      "The chunked framing of the body is over its bound.");
+                else
+                    mp_http_set_error(conn, 400, "bad_request",
+                                      "The chunked framing of the body is malformed.");
+                *consumed = taken + parsed;
+                return mp_http_fail(conn, HPE_OK);
+            }
         }
         taken += parsed;
-        conn->body_wire_size += parsed;
         if (parser_error == HPE_PAUSED) {
             MP_ASSERT(conn->message_complete);
             mp_http_request_finish(conn);

@@ -531,3 +531,13 @@ void mp_shard_committed(struct mp_shard *shard, uint64_t generation)
     shard->batch_in_flight = false;
     mp_store_batch_clear(shard->batches[shard->current_batch ^ 1]);
 }
+
+uint64_t mp_shard_generation(const struct mp_shard *shard)
+{
+    return shard->generation;
+}
+
+bool mp_shard_batch_in_flight(const struct mp_shard *shard)
+{
+    return shard->batch_in_flight;
+}

@@ -99,6 +99,15 @@ int mp_shard_flush(struct mp_shard *shard, bool with_duplicates, struct mp_store
 /* Reports that the batch of `generation` is committed; it becomes the spare. */
 void mp_shard_committed(struct mp_shard *shard, uint64_t generation);
 
+/*
+ * The generation of the last flush; changes made now are durable once
+ * generation + 1 is committed.
+ */
+uint64_t mp_shard_generation(const struct mp_shard *shard);
+
+/* True between mp_shard_flush and mp_shard_committed. */
+bool mp_shard_batch_in_flight(const struct mp_shard *shard);
+
 /* The owner thread's counters; valid while the shard is. */
 const struct mp_shard_counters *mp_shard_counters(const struct mp_shard *shard);
 
