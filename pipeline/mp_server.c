@@ -155,6 +155,7 @@ struct conn {
     bool reading_closed;        /* no more input will be read */
     bool close_when_done;       /* close once the answers are out */
     bool closing;
+    bool resume_queued;         /* on the loop's resume list */
     int64_t last_activity_ms;
     int64_t request_started_ms; /* first byte of an unfinished request, 0 if none */
     char *input;                /* bytes received and not yet consumed */
@@ -220,6 +221,9 @@ struct loop {
     bool accepting;
 
     struct conn *conns;
+    uint32_t *resume;           /* connections whose held input may go on */
+    uint32_t *resume_taken;     /* the list being worked through */
+    uint32_t resume_count;
     uint32_t conn_count_max;
     uint32_t free_conn;
     uint32_t open_count;
@@ -1492,6 +1496,16 @@ static void tcp_input(struct loop *loop, struct conn *conn)
  * Input: receive completions, backpressure
  * ---------------------------------------------------------------------- */
 
+/* Input stopped for room (rings, acks, answers): look again next round. */
+static void queue_resume(struct loop *loop, struct conn *conn)
+{
+    if (conn->resume_queued)
+        return;
+    MP_ASSERT(loop->resume_count < loop->conn_count_max);
+    conn->resume_queued = true;
+    loop->resume[loop->resume_count++] = conn_index(loop, conn);
+}
+
 static void process_input(struct loop *loop, struct conn *conn)
 {
     if (conn->kind == CONN_HTTP)
@@ -1505,6 +1519,8 @@ static void process_input(struct loop *loop, struct conn *conn)
                        ? loop->server->config->limits.header_size_max +
                              loop->server->config->limits.body_size_max
                        : loop->server->config->limits.line_size_max;
+    if (conn->input_size > 0 && !conn->reading_closed)
+        queue_resume(loop, conn);
     bool backlog = conn->input_size > INPUT_SLACK_SIZE ||
                    conn->request_count >= REQUESTS_PER_CONNECTION_MAX ||
                    conn->output_size - conn->output_sent > OUTPUT_PAUSE_SIZE;
@@ -1529,11 +1545,13 @@ static void on_recv(struct loop *loop, struct conn *conn, const struct io_uring_
         uint32_t buffer_id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         const char *bytes = loop->buffers + (size_t)buffer_id * RECV_BUFFER_SIZE;
         size_t size = (size_t)cqe->res;
+        /* A paused receive may still deliver every provided buffer of the
+         * loop before the cancel lands: that is the slack a connection needs. */
         size_t limit = (conn->kind == CONN_HTTP
                             ? loop->server->config->limits.header_size_max +
                                   loop->server->config->limits.body_size_max
                             : loop->server->config->limits.line_size_max) +
-                       INPUT_SLACK_SIZE * 4 + MP_JSON_PADDING;
+                       (size_t)RECV_BUFFER_COUNT * RECV_BUFFER_SIZE + MP_JSON_PADDING;
         bool kept = reserve(&conn->input, &conn->input_capacity,
                             conn->input_size + size + MP_JSON_PADDING, limit);
         if (kept) {
@@ -2085,6 +2103,30 @@ static void handle_cqe(struct loop *loop, const struct io_uring_cqe *cqe)
     }
 }
 
+/* Gives held input another go; process_input queues what must wait again. */
+static uint32_t resume_held_input(struct loop *loop)
+{
+    uint32_t count = loop->resume_count;
+    if (count == 0)
+        return 0;
+    /* Swap lists: process_input may queue connections again meanwhile. */
+    uint32_t *taken = loop->resume;
+    loop->resume = loop->resume_taken;
+    loop->resume_taken = taken;
+    loop->resume_count = 0;
+    uint32_t progressed = 0;
+    for (uint32_t index = 0; index < count; index++) {
+        struct conn *conn = &loop->conns[taken[index]];
+        conn->resume_queued = false;
+        if (!conn->open || conn->closing)
+            continue;
+        size_t before = conn->input_size;
+        process_input(loop, conn);
+        progressed += conn->input_size != before;
+    }
+    return progressed;
+}
+
 /* Re-arms receives that ran out of provided buffers. */
 static void rearm_starved(struct loop *loop)
 {
@@ -2189,6 +2231,7 @@ static void *loop_main(void *argument)
         uint32_t work = drain_rings(loop) + count;
         settle(loop);
         take_read_results(loop);
+        work += resume_held_input(loop);
         int64_t now_ms = monotonic_ms();
         if (now_ms - rearm_ms >= 10) {
             rearm_starved(loop);
@@ -2317,7 +2360,9 @@ static int setup_loop(struct server *server, struct loop *loop, uint32_t index)
 
     loop->conn_count_max = config->limits.connections_max / server->core_count + 1;
     loop->conns = calloc(loop->conn_count_max, sizeof *loop->conns);
-    if (!loop->conns)
+    loop->resume = calloc(loop->conn_count_max, sizeof *loop->resume);
+    loop->resume_taken = calloc(loop->conn_count_max, sizeof *loop->resume_taken);
+    if (!loop->conns || !loop->resume || !loop->resume_taken)
         return -ENOMEM;
     loop->free_conn = UINT32_MAX;
     for (uint32_t conn = loop->conn_count_max; conn-- > 0;) {
@@ -2361,6 +2406,8 @@ static void teardown_loop(struct loop *loop)
         }
     }
     free(loop->conns);
+    free(loop->resume);
+    free(loop->resume_taken);
     if (loop->buffer_ring_registered)
         io_uring_unregister_buf_ring(&loop->uring, RECV_BUFFER_GROUP);
     free(loop->buffer_ring);
