@@ -155,6 +155,7 @@ struct conn {
     bool reading_closed;        /* no more input will be read */
     bool close_when_done;       /* close once the answers are out */
     bool closing;
+    bool closed;                /* the close completed; a send is still out */
     bool resume_queued;         /* on the loop's resume list */
     int64_t last_activity_ms;
     int64_t request_started_ms; /* first byte of an unfinished request, 0 if none */
@@ -292,7 +293,6 @@ struct server {
     struct read_job *jobs_tail;
     uint32_t job_count;
     bool readers_stopping;
-    _Atomic uint64_t reads_in_flight;
 
     char listen_line[512];
     int64_t started_ms;
@@ -2079,13 +2079,19 @@ static void handle_cqe(struct loop *loop, const struct io_uring_cqe *cqe)
         struct conn *conn = conn_at(loop, index, generation);
         if (conn && !conn->closing)
             on_send(loop, conn, cqe);
-        else if (conn)
+        else if (conn) {
             conn->send_in_flight = false;
+            if (conn->closed)
+                release_conn(loop, conn);
+        }
         break;
     }
     case OP_CLOSE: {
+        /* The output buffer goes only once no send can still read it. */
         struct conn *conn = conn_at(loop, index, generation);
-        if (conn)
+        if (conn && conn->send_in_flight)
+            conn->closed = true;
+        else if (conn)
             release_conn(loop, conn);
         break;
     }
@@ -2624,7 +2630,7 @@ int mp_server_run(const struct mp_server_config *config, char *message, size_t m
     /* Every loop must be idle at once: events cross cores. */
     int64_t deadline = monotonic_ms() + SHUTDOWN_DRAIN_MS_MAX;
     while (monotonic_ms() < deadline && !atomic_load(&server->fatal_error)) {
-        bool all_drained = atomic_load(&server->reads_in_flight) == 0;
+        bool all_drained = true;
         for (uint32_t index = 0; index < server->core_count; index++)
             all_drained = all_drained && atomic_load(&server->loops[index].drained);
         if (all_drained)
