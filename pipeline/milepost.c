@@ -19,6 +19,7 @@
 #include "mp_event.h"
 #include "mp_ingest.h"
 #include "mp_limits.h"
+#include "mp_lookup.h"
 #include "mp_options.h"
 #include "mp_record.h"
 #include "mp_server.h"
@@ -197,57 +198,6 @@ static int open_read_only(const char *data_dir, struct mp_store **store)
     return 0;
 }
 
-struct shipment_search {
-    struct mp_store *store;
-    const char *code;
-    size_t code_size;
-    struct mp_record *best;
-    int error;
-};
-
-/*
- * Keeps the matching carrier's shipment with the latest last_event_time.
- * The scan passes each shipment key filed under the number.
- */
-static int consider_shipment(void *context, const char *shipment_key, size_t shipment_key_size,
-                             const char *value, size_t value_size)
-{
-    (void)value;
-    (void)value_size;
-    struct shipment_search *search = context;
-    const char *code, *number, *qualifier;
-    size_t code_size, number_size, qualifier_size;
-    if (mp_shipment_key_split(shipment_key, shipment_key_size, &code, &code_size, &number,
-                              &number_size, &qualifier, &qualifier_size) != 0)
-        return 0;
-    if (code_size != search->code_size || memcmp(code, search->code, code_size) != 0)
-        return 0;
-    char *record_bytes;
-    size_t record_size;
-    int error = mp_store_get_shipment(search->store, shipment_key, shipment_key_size,
-                                      &record_bytes, &record_size);
-    if (error == MP_ENOTFOUND)
-        return 0;
-    if (error) {
-        search->error = error;
-        return error;
-    }
-    struct mp_record *record;
-    error = mp_record_decode(record_bytes, record_size, &record);
-    mp_store_value_free(record_bytes);
-    if (error) {
-        search->error = error;
-        return error;
-    }
-    if (!search->best ||
-        mp_record_last_event_time(record) > mp_record_last_event_time(search->best)) {
-        mp_record_destroy(search->best);
-        search->best = record;
-    } else
-        mp_record_destroy(record);
-    return 0;
-}
-
 static int command_get(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -284,31 +234,26 @@ static int command_get(int argc, char **argv)
     int status = open_read_only(data_dir, &store);
     if (status)
         return status;
-    struct shipment_search search = {store, code, code_size, NULL, 0};
-    int error = mp_store_scan_tracking_number(store, number, number_size, consider_shipment,
-                                              &search);
-    if (!error)
-        error = search.error;
-    if (error) {
-        mp_record_destroy(search.best);
-        mp_store_close(store);
-        return fail_runtime("reading %s %s: %s", carrier, tracking, mp_strerror(error));
-    }
-    if (!search.best) {
+    struct mp_record *record = NULL;
+    int error = mp_lookup_latest(store, code, code_size, number, number_size, &record);
+    if (error == MP_ENOTFOUND) {
         mp_store_close(store);
         return fail_runtime("no shipment %s %s in %s", carrier, tracking, data_dir);
     }
+    if (error) {
+        mp_store_close(store);
+        return fail_runtime("reading %s %s: %s", carrier, tracking, mp_strerror(error));
+    }
     char *json = malloc(MP_STATE_JSON_SIZE_MAX);
     size_t size = 0;
-    error = json ? mp_record_write_state_json(search.best, timeline, json, MP_STATE_JSON_SIZE_MAX,
-                                              &size)
+    error = json ? mp_record_write_state_json(record, timeline, json, MP_STATE_JSON_SIZE_MAX, &size)
                  : -ENOMEM;
     if (!error) {
         fwrite(json, 1, size, stdout);
         fputc('\n', stdout);
     }
     free(json);
-    mp_record_destroy(search.best);
+    mp_record_destroy(record);
     mp_store_close(store);
     return error ? fail_runtime("rendering %s %s: %s", carrier, tracking, mp_strerror(error))
                  : EXIT_SUCCESS;

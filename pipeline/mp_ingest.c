@@ -18,6 +18,7 @@
 
 #include "mp_assert.h"
 #include "mp_commit.h"
+#include "mp_cpu.h"
 #include "mp_json.h"
 #include "mp_jsonw.h"
 #include "mp_limits.h"
@@ -273,8 +274,7 @@ static int split_input(struct ingest *ingest, const struct input *input, size_t 
 
 static uint32_t owner_of(const struct ingest *ingest, uint64_t shipment_hash)
 {
-    /* The high half: the cache's buckets use the low bits. */
-    return (uint32_t)((shipment_hash >> 32) % ingest->core_count);
+    return mp_shard_owner(shipment_hash, ingest->core_count);
 }
 
 static void fail(struct core *core, int error, const char *text)
@@ -443,24 +443,6 @@ static int event_with_offset(void *context, uint32_t index, struct mp_event *eve
     return on_event(reject->core, reject->first_index + index, event, raw, raw_size);
 }
 
-static void pin_to_core(uint32_t index)
-{
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
-        return;
-    uint32_t seen = 0;
-    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-        if (!CPU_ISSET(cpu, &allowed))
-            continue;
-        if (seen++ == index) {
-            cpu_set_t one;
-            CPU_ZERO(&one);
-            CPU_SET(cpu, &one);
-            pthread_setaffinity_np(pthread_self(), sizeof one, &one);
-            return;
-        }
-    }
-}
 
 static void parse_units(struct core *core)
 {
@@ -501,7 +483,7 @@ static void *core_main(void *argument)
 {
     struct core *core = argument;
     struct ingest *ingest = core->ingest;
-    pin_to_core(core->index);
+    mp_cpu_pin_self(core->index);
     parse_units(core);
     atomic_fetch_add_explicit(&ingest->producers_done, 1, memory_order_release);
 
@@ -534,42 +516,6 @@ static void *core_main(void *argument)
 /* ------------------------------------------------------------------------
  * Set-up and the run
  * ---------------------------------------------------------------------- */
-
-static uint32_t usable_cores(void)
-{
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
-        return 1;
-    int count = CPU_COUNT(&allowed);
-    return count < 1 ? 1 : (uint32_t)count;
-}
-
-struct index_context {
-    struct ingest *ingest;
-    int error;
-};
-
-/* Files each stored shipment in its owner's existence index. */
-static int index_tracking_entry(void *context, const char *key, size_t key_size,
-                                const char *value, size_t value_size)
-{
-    (void)value;
-    (void)value_size;
-    struct index_context *index = context;
-    const char *separator = memchr(key, '\0', key_size);
-    if (!separator)
-        return 0;
-    const char *shipment_key = separator + 1;
-    size_t shipment_key_size = key_size - (size_t)(shipment_key - key);
-    uint64_t hash = mp_shipment_hash(shipment_key, shipment_key_size);
-    struct ingest *ingest = index->ingest;
-    int error = mp_shard_index_add(ingest->cores[owner_of(ingest, hash)].shard, hash);
-    if (error) {
-        index->error = error;
-        return error;
-    }
-    return 0;
-}
 
 static void sum_counters(const struct ingest *ingest, struct mp_ingest_summary *summary)
 {
@@ -732,7 +678,7 @@ int mp_ingest_run(const struct mp_ingest_options *options, struct mp_ingest_summ
     atomic_init(&ingest.next_unit, 0);
     atomic_init(&ingest.producers_done, 0);
     atomic_init(&ingest.failed, false);
-    ingest.core_count = options->cores ? options->cores : usable_cores();
+    ingest.core_count = options->cores ? options->cores : mp_cpu_count_usable();
     if (ingest.core_count > MP_CORES_MAX)
         ingest.core_count = MP_CORES_MAX;
 
@@ -746,10 +692,10 @@ int mp_ingest_run(const struct mp_ingest_options *options, struct mp_ingest_summ
                      mp_strerror(error));
     }
     if (!error) {
-        struct index_context context = {&ingest, 0};
-        error = mp_store_scan_tracking(ingest.store, index_tracking_entry, &context);
-        if (context.error)
-            error = context.error;
+        struct mp_shard *shards[MP_CORES_MAX];
+        for (uint32_t index = 0; index < ingest.core_count; index++)
+            shards[index] = ingest.cores[index].shard;
+        error = mp_shard_index_load(ingest.store, shards, ingest.core_count);
         if (error)
             snprintf(message, message_size, "cannot read the tracking index: %s",
                      mp_strerror(error));

@@ -955,8 +955,6 @@ static void request_add_reject(struct loop *loop, struct request *request, uint3
     char entry[MP_ERROR_MESSAGE_SIZE_MAX * 2 + 96];
     struct mp_jsonw writer;
     mp_jsonw_init(&writer, entry, sizeof entry);
-    if (request->reject_count > 0)
-        mp_jsonw_raw(&writer, "", 0);
     mp_jsonw_object_begin(&writer);
     mp_jsonw_key(&writer, "index");
     mp_jsonw_uint(&writer, index);

@@ -199,6 +199,39 @@ int mp_shard_index_add(struct mp_shard *shard, uint64_t shipment_hash)
     return 0;
 }
 
+struct index_load {
+    struct mp_shard *const *shards;
+    uint32_t shard_count;
+    int error;
+};
+
+/* A tracking entry is NUMBER \0 SHIPMENT-KEY; file the key's hash. */
+static int index_load_entry(void *context, const char *key, size_t key_size, const char *value,
+                            size_t value_size)
+{
+    (void)value;
+    (void)value_size;
+    struct index_load *load = context;
+    const char *separator = memchr(key, '\0', key_size);
+    if (!separator)
+        return 0;
+    const char *shipment_key = separator + 1;
+    uint64_t hash = mp_shipment_hash(shipment_key, key_size - (size_t)(shipment_key - key));
+    int error = mp_shard_index_add(load->shards[mp_shard_owner(hash, load->shard_count)], hash);
+    if (error)
+        load->error = error;
+    return error;
+}
+
+int mp_shard_index_load(struct mp_store *store, struct mp_shard *const *shards,
+                        uint32_t shard_count)
+{
+    MP_ASSERT(shard_count > 0);
+    struct index_load load = {shards, shard_count, 0};
+    int error = mp_store_scan_tracking(store, index_load_entry, &load);
+    return load.error ? load.error : error;
+}
+
 /* ------------------------------------------------------------------------
  * Record cache
  * ---------------------------------------------------------------------- */

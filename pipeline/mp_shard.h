@@ -28,6 +28,15 @@ extern "C" {
 
 struct mp_shard;
 
+/*
+ * The shard that owns a shipment: the high half of its hash, because the
+ * shard's cache buckets use the low bits.
+ */
+static inline uint32_t mp_shard_owner(uint64_t shipment_hash, uint32_t shard_count)
+{
+    return (uint32_t)((shipment_hash >> 32) % shard_count);
+}
+
 struct mp_shard_options {
     uint32_t shard_index;
     uint32_t cache_records_max;   /* records kept in memory, at most MP_SHARD_CACHE_RECORDS_MAX */
@@ -60,6 +69,14 @@ void mp_shard_destroy(struct mp_shard *shard);
 
 /* Marks a shipment (by shipment hash) as present in the store; start-up only. */
 int mp_shard_index_add(struct mp_shard *shard, uint64_t shipment_hash);
+
+/*
+ * Fills every shard's existence index from the store's tracking family,
+ * each shipment in its owner's (mp_shard_owner).  Start-up only, before
+ * the shards' threads run.  Returns 0 or the store's error.
+ */
+int mp_shard_index_load(struct mp_store *store, struct mp_shard *const *shards,
+                        uint32_t shard_count);
 
 /*
  * Applies a finished event owned by this shard.  *result says accepted,
