@@ -29,11 +29,13 @@
 #include "mp_assert.h"
 #include "mp_commit.h"
 #include "mp_config.h"
+#include "mp_cpu.h"
 #include "mp_histogram.h"
 #include "mp_http.h"
 #include "mp_json.h"
 #include "mp_jsonw.h"
 #include "mp_limits.h"
+#include "mp_lookup.h"
 #include "mp_record.h"
 #include "mp_ring.h"
 #include "mp_shard.h"
@@ -622,8 +624,7 @@ static void accept_conn(struct loop *loop, int fd, enum conn_kind kind)
 
 static uint32_t owner_of(const struct server *server, uint64_t shipment_hash)
 {
-    /* The high half: the shard cache's buckets use the low bits. */
-    return (uint32_t)((shipment_hash >> 32) % server->core_count);
+    return mp_shard_owner(shipment_hash, server->core_count);
 }
 
 static void pump(struct loop *loop);
@@ -1709,68 +1710,20 @@ static void on_udp(struct loop *loop, const struct io_uring_cqe *cqe)
  * Portal reads (reader threads)
  * ---------------------------------------------------------------------- */
 
-struct read_search {
-    struct mp_store *store;
-    const struct read_job *job;
-    struct mp_record *best;
-    struct mp_record *found[16];
-    uint32_t found_count;
-    int error;
-};
-
-static int read_consider(void *context, const char *shipment_key, size_t shipment_key_size,
-                         const char *value, size_t value_size)
-{
-    (void)value;
-    (void)value_size;
-    struct read_search *search = context;
-    const char *code, *number, *qualifier;
-    size_t code_size, number_size, qualifier_size;
-    if (mp_shipment_key_split(shipment_key, shipment_key_size, &code, &code_size, &number,
-                              &number_size, &qualifier, &qualifier_size) != 0)
-        return 0;
-    if (!search->job->by_number &&
-        (code_size != search->job->code_size || memcmp(code, search->job->code, code_size) != 0))
-        return 0;
-    char *bytes;
-    size_t size;
-    int error = mp_store_get_shipment(search->store, shipment_key, shipment_key_size, &bytes, &size);
-    if (error == MP_ENOTFOUND)
-        return 0;
-    if (error) {
-        search->error = error;
-        return error;
-    }
-    struct mp_record *record;
-    error = mp_record_decode(bytes, size, &record);
-    mp_store_value_free(bytes);
-    if (error) {
-        search->error = error;
-        return error;
-    }
-    if (search->job->by_number) {
-        if (search->found_count < 16)
-            search->found[search->found_count++] = record;
-        else
-            mp_record_destroy(record);
-    } else if (!search->best ||
-               mp_record_last_event_time(record) > mp_record_last_event_time(search->best)) {
-        mp_record_destroy(search->best);
-        search->best = record;
-    } else
-        mp_record_destroy(record);
-    return 0;
-}
-
 static void run_read(struct server *server, struct read_job *job)
 {
-    struct read_search search = {.store = server->store, .job = job};
-    int error = mp_store_scan_tracking_number(server->store, job->number, job->number_size,
-                                              read_consider, &search);
-    if (!error)
-        error = search.error;
+    struct mp_lookup_result result = {.count = 0};
+    struct mp_record *record = NULL;
+    int error = job->by_number
+                    ? mp_lookup_by_number(server->store, NULL, 0, job->number, job->number_size,
+                                          &result)
+                    : mp_lookup_latest(server->store, job->code, job->code_size, job->number,
+                                       job->number_size, &record);
     job->status = 500;
-    if (error) {
+    if (error == MP_ENOTFOUND) {
+        job->status = 404;
+        job->body = strdup("{\"error\":\"not_found\",\"message\":\"no such shipment\"}");
+    } else if (error) {
         job->body = strdup("{\"error\":\"store_error\",\"message\":\"the store could not be read\"}");
     } else if (job->by_number) {
         size_t capacity = MP_STATE_JSON_SIZE_MAX;
@@ -1778,11 +1731,11 @@ static void run_read(struct server *server, struct read_job *job)
         size_t used = 0;
         if (job->body) {
             used += (size_t)snprintf(job->body, capacity, "{\"shipments\":[");
-            for (uint32_t index = 0; index < search.found_count; index++) {
+            for (uint32_t index = 0; index < result.count; index++) {
                 size_t size = 0;
                 if (index > 0)
                     job->body[used++] = ',';
-                if (mp_record_write_state_json(search.found[index], false, job->body + used,
+                if (mp_record_write_state_json(result.records[index], false, job->body + used,
                                                capacity - used - 4, &size) == 0)
                     used += size;
             }
@@ -1791,20 +1744,16 @@ static void run_read(struct server *server, struct read_job *job)
             job->status = 200;
             job->body_size = used;
         }
-    } else if (!search.best) {
-        job->status = 404;
-        job->body = strdup("{\"error\":\"not_found\",\"message\":\"no such shipment\"}");
     } else {
         job->body = malloc(MP_STATE_JSON_SIZE_MAX);
-        if (job->body && mp_record_write_state_json(search.best, job->timeline, job->body,
+        if (job->body && mp_record_write_state_json(record, job->timeline, job->body,
                                                     MP_STATE_JSON_SIZE_MAX, &job->body_size) == 0)
             job->status = 200;
     }
     if (job->body && job->body_size == 0)
         job->body_size = strlen(job->body);
-    for (uint32_t index = 0; index < search.found_count; index++)
-        mp_record_destroy(search.found[index]);
-    mp_record_destroy(search.best);
+    mp_lookup_result_fini(&result);
+    mp_record_destroy(record);
 }
 
 static void *reader_main(void *argument)
@@ -2195,19 +2144,7 @@ static void *loop_main(void *argument)
 {
     struct loop *loop = argument;
     struct server *server = loop->server;
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
-        uint32_t seen = 0;
-        for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-            if (CPU_ISSET(cpu, &allowed) && seen++ == loop->index) {
-                cpu_set_t one;
-                CPU_ZERO(&one);
-                CPU_SET(cpu, &one);
-                pthread_setaffinity_np(pthread_self(), sizeof one, &one);
-                break;
-            }
-        }
-    }
+    mp_cpu_pin_self(loop->index);
     loop->accepting = true;
     arm_accept(loop, loop->http_fd, OP_ACCEPT_HTTP);
     arm_accept(loop, loop->tcp_fd, OP_ACCEPT_TCP);
@@ -2289,29 +2226,6 @@ static void notify_committed(void *context, uint32_t shard_index)
 {
     struct server *server = context;
     wake_loop(&server->loops[shard_index]);
-}
-
-struct index_context {
-    struct server *server;
-    int error;
-};
-
-static int index_tracking_entry(void *context, const char *key, size_t key_size,
-                                const char *value, size_t value_size)
-{
-    (void)value;
-    (void)value_size;
-    struct index_context *index = context;
-    const char *separator = memchr(key, '\0', key_size);
-    if (!separator)
-        return 0;
-    const char *shipment_key = separator + 1;
-    uint64_t hash = mp_shipment_hash(shipment_key, key_size - (size_t)(shipment_key - key));
-    struct server *server = index->server;
-    int error = mp_shard_index_add(server->loops[owner_of(server, hash)].shard, hash);
-    if (error)
-        index->error = error;
-    return error;
 }
 
 static int setup_loop(struct server *server, struct loop *loop, uint32_t index)
@@ -2435,14 +2349,6 @@ static void teardown_loop(struct loop *loop)
     pthread_mutex_destroy(&loop->results_lock);
 }
 
-static uint32_t usable_cores(void)
-{
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
-        return 1;
-    int count = CPU_COUNT(&allowed);
-    return count < 1 ? 1 : (uint32_t)count;
-}
 
 static int create_rings(struct server *server)
 {
@@ -2533,7 +2439,7 @@ int mp_server_run(const struct mp_server_config *config, char *message, size_t m
     atomic_init(&server->stopping, false);
     atomic_init(&server->finishing, false);
     atomic_init(&server->fatal_error, 0);
-    server->core_count = config->cores ? config->cores : usable_cores();
+    server->core_count = config->cores ? config->cores : mp_cpu_count_usable();
     if (server->core_count > MP_CORES_MAX)
         server->core_count = MP_CORES_MAX;
     message[0] = '\0';
@@ -2563,10 +2469,10 @@ int mp_server_run(const struct mp_server_config *config, char *message, size_t m
             snprintf(message, message_size, "cannot set up core %u: %s", index, mp_strerror(error));
     }
     if (!error) {
-        struct index_context context = {server, 0};
-        error = mp_store_scan_tracking(server->store, index_tracking_entry, &context);
-        if (context.error)
-            error = context.error;
+        struct mp_shard *shards[MP_CORES_MAX];
+        for (uint32_t index = 0; index < server->core_count; index++)
+            shards[index] = server->loops[index].shard;
+        error = mp_shard_index_load(server->store, shards, server->core_count);
         if (error)
             snprintf(message, message_size, "cannot read the tracking index: %s", mp_strerror(error));
     }
