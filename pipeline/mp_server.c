@@ -138,11 +138,12 @@ struct request {
     uint32_t duplicates;
     uint32_t reject_count;
     int status;                 /* for READY */
-    char *rejects;              /* JSON array elements, comma-separated (malloc) */
+    char *rejects;              /* JSON array elements, comma-separated; kept for reuse */
     size_t rejects_size;
     size_t rejects_capacity;
-    char *response;             /* the whole response (malloc) */
+    char *response;             /* the whole response; kept for reuse */
     size_t response_size;
+    size_t response_capacity;
     int64_t started_us;
 };
 
@@ -241,6 +242,14 @@ struct loop {
     uint32_t pending_capacity;
     uint32_t pending_head;
     uint32_t pending_count;
+
+    /*
+     * Requests are recycled, with their response and reject buffers, so a
+     * warmed-up loop answers without allocating.
+     */
+    struct request *request_pool;
+    char *scratch;              /* an answer's body being put together */
+    size_t scratch_capacity;
 
     /* Reader results for this loop. */
     pthread_mutex_t results_lock;
@@ -540,14 +549,47 @@ static void pause_recv(struct loop *loop, struct conn *conn)
     conn->recv_cancelled = true;
 }
 
-static void free_requests(struct conn *conn)
+/* Takes a request back into the loop's pool, keeping its buffers. */
+static void recycle_request(struct loop *loop, struct request *request)
+{
+    request->next = loop->request_pool;
+    loop->request_pool = request;
+}
+
+/* Takes a request from the pool (or allocates one) and queues it on conn. */
+static struct request *push_request(struct loop *loop, struct conn *conn)
+{
+    struct request *request = loop->request_pool;
+    if (request) {
+        loop->request_pool = request->next;
+        struct request kept = *request;
+        memset(request, 0, sizeof *request);
+        request->rejects = kept.rejects;
+        request->rejects_capacity = kept.rejects_capacity;
+        request->response = kept.response;
+        request->response_capacity = kept.response_capacity;
+    } else {
+        request = calloc(1, sizeof *request);
+        if (!request)
+            return NULL;
+    }
+    request->id = conn->next_request_id++;
+    request->started_us = monotonic_us();
+    if (conn->requests_tail)
+        conn->requests_tail->next = request;
+    else
+        conn->requests = request;
+    conn->requests_tail = request;
+    conn->request_count++;
+    return request;
+}
+
+static void free_requests(struct loop *loop, struct conn *conn)
 {
     while (conn->requests) {
         struct request *request = conn->requests;
         conn->requests = request->next;
-        free(request->rejects);
-        free(request->response);
-        free(request);
+        recycle_request(loop, request);
     }
     conn->requests_tail = NULL;
     conn->request_count = 0;
@@ -570,7 +612,7 @@ static void close_conn(struct loop *loop, struct conn *conn)
 /* Called when the close completed: the slot may be reused. */
 static void release_conn(struct loop *loop, struct conn *conn)
 {
-    free_requests(conn);
+    free_requests(loop, conn);
     mp_http_conn_destroy(conn->http);
     free(conn->input);
     free(conn->output);
@@ -858,7 +900,7 @@ static void count_status(struct loop *loop, int status)
         loop->counters.http_responses[class]++;
 }
 
-/* Builds a complete response into the request (malloc'd). */
+/* Builds a complete response into the request's (reused) buffer. */
 static void request_respond(struct loop *loop, struct request *request, int status,
                             const char *content_type, const char *body, size_t body_size,
                             const struct mp_http_header *extra, size_t extra_count)
@@ -868,16 +910,16 @@ static void request_respond(struct loop *loop, struct request *request, int stat
     headers[header_count++] = (struct mp_http_header){"Date", 4, loop->date, strlen(loop->date)};
     for (size_t index = 0; index < extra_count && header_count < 4; index++)
         headers[header_count++] = extra[index];
-    size_t capacity = body_size + 512;
-    request->response = malloc(capacity);
     size_t size = 0;
-    if (!request->response ||
-        mp_http_write_head(request->response, capacity, status, content_type, body_size,
-                           request->keep_alive, headers, header_count, &size) != 0) {
-        free(request->response);
-        request->response = NULL;
+    if (!reserve(&request->response, &request->response_capacity, body_size + 512, SIZE_MAX) ||
+        mp_http_write_head(request->response, request->response_capacity, status, content_type,
+                           body_size, request->keep_alive, headers, header_count, &size) != 0) {
+        request->response_size = 0;
         request->keep_alive = false;
-        status = 500;
+        request->status = 500;
+        request->state = REQUEST_READY;
+        count_status(loop, 500);
+        return;
     } else if (!request->head_only) {
         memcpy(request->response + size, body, body_size);
         size += body_size;
@@ -905,7 +947,7 @@ static void flush_answers(struct loop *loop, struct conn *conn)
     while (conn->requests && conn->requests->state == REQUEST_READY) {
         struct request *request = conn->requests;
         bool keep_alive = request->keep_alive;
-        if (request->response)
+        if (request->response_size)
             queue_output(loop, conn, request->response, request->response_size);
         else {
             static const char fallback[] =
@@ -918,13 +960,11 @@ static void flush_answers(struct loop *loop, struct conn *conn)
         if (!conn->requests)
             conn->requests_tail = NULL;
         conn->request_count--;
-        free(request->rejects);
-        free(request->response);
-        free(request);
+        recycle_request(loop, request);
         if (!keep_alive) {
             conn->close_when_done = true;
             conn->reading_closed = true;
-            free_requests(conn);
+            free_requests(loop, conn);
         }
     }
 }
@@ -933,11 +973,11 @@ static void finish_events_request(struct loop *loop, struct request *request)
 {
     /* {"accepted":A,"duplicates":D,"rejected":[...]} */
     size_t capacity = request->rejects_size + 128;
-    char *body = malloc(capacity);
-    if (!body) {
+    if (!reserve(&loop->scratch, &loop->scratch_capacity, capacity, SIZE_MAX)) {
         request_respond_error(loop, request, 500, "internal_error", "out of memory");
         return;
     }
+    char *body = loop->scratch;
     int size = snprintf(body, capacity, "{\"accepted\":%u,\"duplicates\":%u,\"rejected\":[",
                         request->accepted, request->duplicates);
     memcpy(body + size, request->rejects, request->rejects_size);
@@ -945,7 +985,6 @@ static void finish_events_request(struct loop *loop, struct request *request)
     memcpy(body + size, "]}", 2);
     size += 2;
     request_respond(loop, request, 202, "application/json", body, (size_t)size, NULL, 0);
-    free(body);
     mp_histogram_record(&loop->counters.ack_us, (uint64_t)(monotonic_us() - request->started_us));
 }
 
@@ -1083,19 +1122,11 @@ static int http_on_reject(void *context, uint32_t index, enum mp_reject_code cod
 static struct request *new_request(struct loop *loop, struct conn *conn,
                                    const struct mp_http_request *http)
 {
-    struct request *request = calloc(1, sizeof *request);
+    struct request *request = push_request(loop, conn);
     if (!request)
         return NULL;
-    request->id = conn->next_request_id++;
     request->keep_alive = http->keep_alive && !atomic_load(&loop->server->stopping);
     request->head_only = http->method == MP_HTTP_METHOD_HEAD;
-    request->started_us = monotonic_us();
-    if (conn->requests_tail)
-        conn->requests_tail->next = request;
-    else
-        conn->requests = request;
-    conn->requests_tail = request;
-    conn->request_count++;
     loop->counters.http_requests++;
     return request;
 }
@@ -1302,18 +1333,11 @@ static void http_input(struct loop *loop, struct conn *conn)
         }
         if (result < 0) {
             const struct mp_http_error *error = mp_http_conn_error(conn->http);
-            struct request *request = calloc(1, sizeof *request);
+            struct request *request = push_request(loop, conn);
             if (!request) {
                 close_conn(loop, conn);
                 return;
             }
-            request->id = conn->next_request_id++;
-            if (conn->requests_tail)
-                conn->requests_tail->next = request;
-            else
-                conn->requests = request;
-            conn->requests_tail = request;
-            conn->request_count++;
             request_respond_error(loop, request, error->status, error->code, error->message);
             conn->reading_closed = true;
             flush_answers(loop, conn);
@@ -2316,7 +2340,7 @@ static void teardown_loop(struct loop *loop)
             struct conn *conn = &loop->conns[index];
             if (conn->open) {
                 close(conn->fd);
-                free_requests(conn);
+                free_requests(loop, conn);
                 mp_http_conn_destroy(conn->http);
                 free(conn->input);
                 free(conn->output);
@@ -2326,6 +2350,14 @@ static void teardown_loop(struct loop *loop)
     free(loop->conns);
     free(loop->resume);
     free(loop->resume_taken);
+    while (loop->request_pool) {
+        struct request *request = loop->request_pool;
+        loop->request_pool = request->next;
+        free(request->rejects);
+        free(request->response);
+        free(request);
+    }
+    free(loop->scratch);
     if (loop->buffer_ring_registered)
         io_uring_unregister_buf_ring(&loop->uring, RECV_BUFFER_GROUP);
     free(loop->buffer_ring);
