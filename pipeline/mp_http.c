@@ -1200,3 +1200,8 @@ int mp_http_date_format(int64_t unix_seconds, char out[MP_HTTP_DATE_SIZE])
     MP_ASSERT(written == MP_HTTP_DATE_SIZE - 1);
     return 0;
 }
+
+bool mp_http_conn_in_body(const struct mp_http_conn *conn)
+{
+    return conn->headers_complete && !conn->message_complete;
+}

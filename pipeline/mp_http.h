@@ -190,6 +190,12 @@ const struct mp_http_error *mp_http_conn_error(const struct mp_http_conn *conn);
  */
 bool mp_http_conn_take_continue(struct mp_http_conn *conn);
 
+/*
+ * True while the current request's header is complete and its body is
+ * not: the caller times the body phase separately from the header phase.
+ */
+bool mp_http_conn_in_body(const struct mp_http_conn *conn);
+
 /* ---- request helpers --------------------------------------------------- */
 
 /*

@@ -162,6 +162,7 @@ struct conn {
     bool resume_queued;         /* on the loop's resume list */
     int64_t last_activity_ms;
     int64_t request_started_ms; /* first byte of an unfinished request, 0 if none */
+    int64_t body_started_ms;    /* its header completed, 0 if not yet */
     char *input;                /* bytes received and not yet consumed */
     size_t input_size;
     size_t input_capacity;
@@ -169,6 +170,7 @@ struct conn {
     size_t output_size;
     size_t output_sent;
     size_t output_capacity;
+    char *output_pinned;        /* the buffer the send in flight reads: never moved or freed under it */
     struct mp_http_conn *http;
     struct request *requests;   /* FIFO, oldest first */
     struct request *requests_tail;
@@ -259,6 +261,9 @@ struct loop {
     struct sockaddr_storage udp_peer;
     struct msghdr udp_message;
     struct iovec udp_vector;
+    /* SO_RXQ_OVFL: the socket's count of datagrams the kernel dropped (buffer full). */
+    char udp_control[CMSG_SPACE(sizeof(uint32_t))];
+    uint32_t udp_kernel_drops;  /* the count last seen */
 
     char date[MP_HTTP_DATE_SIZE];
     int64_t date_second;
@@ -367,7 +372,7 @@ static struct io_uring_sqe *get_sqe(struct loop *loop)
  * ---------------------------------------------------------------------- */
 
 static int open_socket(const struct mp_options_address *address, int type, uint16_t port,
-                       struct sockaddr_storage *bound, socklen_t *bound_size)
+                       bool shared, struct sockaddr_storage *bound, socklen_t *bound_size)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = type, .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
     struct addrinfo *found = NULL;
@@ -387,10 +392,16 @@ static int open_socket(const struct mp_options_address *address, int type, uint1
         return error;
     }
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    /* TCP: past TIME_WAIT only; on UDP it would let others bind the port too. */
+    if (type == SOCK_STREAM)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (shared)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    /* Datagrams the kernel drops (receive buffer full) are counted too. */
+    if (type == SOCK_DGRAM && shared)
+        setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
     if (bind(fd, found->ai_addr, found->ai_addrlen) != 0 ||
-        (type == SOCK_STREAM && listen(fd, 4096) != 0)) {
+        (type == SOCK_STREAM && shared && listen(fd, 4096) != 0)) {
         int error = -errno;
         close(fd);
         freeaddrinfo(found);
@@ -422,11 +433,29 @@ static int open_listeners(struct server *server, char *message, size_t message_s
     uint16_t ports[3];
     for (int which = 0; which < 3; which++) {
         uint16_t port = addresses[which]->port;
+        /*
+         * SO_REUSEPORT would let any process of this user bind the port
+         * beside us (another milepost, say) and take part of the traffic.
+         * So first bind once without it: that fails when anyone holds the
+         * port, and for port 0 picks one nobody holds.
+         */
+        struct sockaddr_storage probed;
+        socklen_t probed_size;
+        int probe = open_socket(addresses[which], which == 2 ? SOCK_DGRAM : SOCK_STREAM, port,
+                                false, &probed, &probed_size);
+        if (probe < 0) {
+            snprintf(message, message_size,
+                     "cannot listen for %s on %s:%u: %s; pick another address with --%s",
+                     names[which], addresses[which]->host, port, mp_strerror(probe), names[which]);
+            return probe;
+        }
+        port = port_of(&probed);
+        close(probe);
         for (uint32_t core = 0; core < server->core_count; core++) {
             struct sockaddr_storage bound;
             socklen_t bound_size;
             int fd = open_socket(addresses[which], which == 2 ? SOCK_DGRAM : SOCK_STREAM, port,
-                                 &bound, &bound_size);
+                                 true, &bound, &bound_size);
             if (fd < 0) {
                 snprintf(message, message_size,
                          "cannot listen for %s on %s:%u: %s; pick another address with --%s",
@@ -497,6 +526,40 @@ static void start_send(struct loop *loop, struct conn *conn)
                        conn->output_size - conn->output_sent, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, user_data(OP_SEND, conn_index(loop, conn), conn->generation));
     conn->send_in_flight = true;
+    conn->output_pinned = conn->output;
+}
+
+/* The send in flight completed: a buffer it kept alive may go. */
+static void unpin_output(struct conn *conn)
+{
+    if (conn->output_pinned && conn->output_pinned != conn->output)
+        free(conn->output_pinned);
+    conn->output_pinned = NULL;
+}
+
+/*
+ * Room for `needed` output bytes.  The kernel reads a send's bytes when it
+ * runs the send, which may be long after the SQE was written (a full
+ * socket buffer), so the pinned buffer is neither moved nor freed: output
+ * grows into a new buffer and the pinned one goes in unpin_output().
+ */
+static bool reserve_output(struct conn *conn, size_t needed)
+{
+    if (needed <= conn->output_capacity)
+        return true;
+    if (!conn->send_in_flight || conn->output != conn->output_pinned)
+        return reserve(&conn->output, &conn->output_capacity, needed, OUTPUT_SIZE_MAX);
+    char *pinned = conn->output;
+    size_t pinned_capacity = conn->output_capacity;
+    conn->output = NULL;
+    conn->output_capacity = 0;
+    if (!reserve(&conn->output, &conn->output_capacity, needed, OUTPUT_SIZE_MAX)) {
+        conn->output = pinned;
+        conn->output_capacity = pinned_capacity;
+        return false;
+    }
+    memcpy(conn->output, pinned, conn->output_size);
+    return true;
 }
 
 /* Appends answer bytes; a client that lets OUTPUT_SIZE_MAX pile up is closed. */
@@ -504,14 +567,14 @@ static bool queue_output(struct loop *loop, struct conn *conn, const char *bytes
 {
     if (conn->output_sent == conn->output_size) {
         conn->output_sent = conn->output_size = 0;
-    } else if (conn->output_sent > conn->output_capacity / 2) {
+    } else if (conn->output_sent > conn->output_capacity / 2 && !conn->send_in_flight) {
+        /* Not under a send in flight: it reads output + output_sent. */
         memmove(conn->output, conn->output + conn->output_sent,
                 conn->output_size - conn->output_sent);
         conn->output_size -= conn->output_sent;
         conn->output_sent = 0;
     }
-    if (!reserve(&conn->output, &conn->output_capacity, conn->output_size + size,
-                 OUTPUT_SIZE_MAX)) {
+    if (!reserve_output(conn, conn->output_size + size)) {
         loop->counters.slow_client_cuts++;
         close_conn(loop, conn);
         return false;
@@ -615,6 +678,7 @@ static void release_conn(struct loop *loop, struct conn *conn)
     free_requests(loop, conn);
     mp_http_conn_destroy(conn->http);
     free(conn->input);
+    unpin_output(conn);
     free(conn->output);
     uint32_t generation = conn->generation + 1;
     memset(conn, 0, sizeof *conn);
@@ -793,6 +857,8 @@ static bool release_completion(struct loop *loop, const struct completion *compl
         return false;
     *slot = *completion;
     mp_ring_publish(ring);
+    /* The origin may sleep: without this its answer waits for its next timer tick. */
+    nudge_loop(&server->loops[origin]);
     return true;
 }
 
@@ -980,7 +1046,8 @@ static void finish_events_request(struct loop *loop, struct request *request)
     char *body = loop->scratch;
     int size = snprintf(body, capacity, "{\"accepted\":%u,\"duplicates\":%u,\"rejected\":[",
                         request->accepted, request->duplicates);
-    memcpy(body + size, request->rejects, request->rejects_size);
+    if (request->rejects_size > 0)
+        memcpy(body + size, request->rejects, request->rejects_size);
     size += (int)request->rejects_size;
     memcpy(body + size, "]}", 2);
     size += 2;
@@ -1328,6 +1395,7 @@ static void http_input(struct loop *loop, struct conn *conn)
                          sizeof MP_HTTP_CONTINUE_RESPONSE - 1);
         if (result == 1) {
             conn->request_started_ms = 0;
+            conn->body_started_ms = 0;
             handle_request(loop, conn, mp_http_conn_request(conn->http));
             continue;
         }
@@ -1345,10 +1413,14 @@ static void http_input(struct loop *loop, struct conn *conn)
             offset = conn->input_size;
             break;
         }
-        /* Needs more bytes. */
-        if (conn->input_size > offset || consumed > 0)
-            conn->request_started_ms = conn->request_started_ms ? conn->request_started_ms
-                                                                : monotonic_ms();
+        /* Needs more bytes: time the header phase, then the body phase. */
+        if (conn->input_size > offset || consumed > 0) {
+            int64_t now_ms = monotonic_ms();
+            if (!conn->request_started_ms)
+                conn->request_started_ms = now_ms;
+            if (!conn->body_started_ms && mp_http_conn_in_body(conn->http))
+                conn->body_started_ms = now_ms;
+        }
         break;
     }
     if (offset > 0) {
@@ -1529,6 +1601,16 @@ static void queue_resume(struct loop *loop, struct conn *conn)
     loop->resume[loop->resume_count++] = conn_index(loop, conn);
 }
 
+/*
+ * TCP: every line received is parsed and settled, so a closing stream has
+ * its acks for all of them (a last line without its newline is dropped).
+ */
+static bool tcp_all_settled(const struct conn *conn)
+{
+    return conn->tcp_settled == conn->tcp_next_line &&
+           (conn->input_size == 0 || !memchr(conn->input, '\n', conn->input_size));
+}
+
 static void process_input(struct loop *loop, struct conn *conn)
 {
     if (conn->kind == CONN_HTTP)
@@ -1542,7 +1624,8 @@ static void process_input(struct loop *loop, struct conn *conn)
                        ? loop->server->config->limits.header_size_max +
                              loop->server->config->limits.body_size_max
                        : loop->server->config->limits.line_size_max;
-    if (conn->input_size > 0 && !conn->reading_closed)
+    /* TCP lines held when the client closed its side still get their acks. */
+    if (conn->input_size > 0 && (!conn->reading_closed || conn->kind == CONN_TCP))
         queue_resume(loop, conn);
     bool backlog = conn->input_size > INPUT_SLACK_SIZE ||
                    conn->request_count >= REQUESTS_PER_CONNECTION_MAX ||
@@ -1555,7 +1638,8 @@ static void process_input(struct loop *loop, struct conn *conn)
         arm_recv(loop, conn);
     (void)limit;
     if (conn->close_when_done && conn->output_sent == conn->output_size &&
-        !conn->send_in_flight && !conn->requests)
+        !conn->send_in_flight && !conn->requests &&
+        (conn->kind != CONN_TCP || tcp_all_settled(conn)))
         close_conn(loop, conn);
 }
 
@@ -1614,7 +1698,7 @@ static void on_recv(struct loop *loop, struct conn *conn, const struct io_uring_
             tcp_write_ack(loop, conn);
         }
         if (conn->output_sent == conn->output_size && !conn->send_in_flight &&
-            (conn->kind == CONN_TCP ? conn->tcp_settled == conn->tcp_next_line : !conn->requests))
+            (conn->kind == CONN_TCP ? tcp_all_settled(conn) : !conn->requests))
             close_conn(loop, conn);
     }
 }
@@ -1622,6 +1706,7 @@ static void on_recv(struct loop *loop, struct conn *conn, const struct io_uring_
 static void on_send(struct loop *loop, struct conn *conn, const struct io_uring_cqe *cqe)
 {
     conn->send_in_flight = false;
+    unpin_output(conn);
     if (cqe->res < 0) {
         close_conn(loop, conn);
         return;
@@ -1633,7 +1718,7 @@ static void on_send(struct loop *loop, struct conn *conn, const struct io_uring_
         return;
     }
     if (conn->close_when_done && !conn->requests &&
-        (conn->kind != CONN_TCP || conn->tcp_settled == conn->tcp_next_line)) {
+        (conn->kind != CONN_TCP || tcp_all_settled(conn))) {
         close_conn(loop, conn);
         return;
     }
@@ -1655,6 +1740,8 @@ static void arm_udp(struct loop *loop)
     memset(&loop->udp_message, 0, sizeof loop->udp_message);
     loop->udp_message.msg_iov = &loop->udp_vector;
     loop->udp_message.msg_iovlen = 1;
+    loop->udp_message.msg_control = loop->udp_control;
+    loop->udp_message.msg_controllen = sizeof loop->udp_control;
     struct io_uring_sqe *sqe = get_sqe(loop);
     io_uring_prep_recvmsg(sqe, loop->udp_fd, &loop->udp_message, 0);
     io_uring_sqe_set_data64(sqe, user_data(OP_UDP_RECV, 0, 0));
@@ -1706,6 +1793,15 @@ static void on_udp(struct loop *loop, const struct io_uring_cqe *cqe)
 {
     if (cqe->res > 0) {
         loop->counters.udp_datagrams++;
+        for (struct cmsghdr *control = CMSG_FIRSTHDR(&loop->udp_message); control;
+             control = CMSG_NXTHDR(&loop->udp_message, control)) {
+            if (control->cmsg_level == SOL_SOCKET && control->cmsg_type == SO_RXQ_OVFL) {
+                uint32_t drops;
+                memcpy(&drops, CMSG_DATA(control), sizeof drops);
+                loop->counters.udp_dropped_events += (uint32_t)(drops - loop->udp_kernel_drops);
+                loop->udp_kernel_drops = drops;
+            }
+        }
         size_t size = (size_t)cqe->res;
         if (loop->udp_message.msg_flags & MSG_TRUNC)
             loop->counters.records_rejected[MP_REJECT_TOO_BIG]++;
@@ -1923,7 +2019,8 @@ static void write_metrics(struct loop *loop, FILE *out)
     COUNTER("milepost_tcp_acks_total", "TCP ack lines written.", total.tcp_acks);
     COUNTER("milepost_tcp_read_pauses_total", "Times a TCP stream's reading paused.", total.tcp_pauses);
     COUNTER("milepost_udp_datagrams_total", "UDP datagrams received.", total.udp_datagrams);
-    COUNTER("milepost_udp_dropped_events_total", "UDP datagrams or events dropped under overload.",
+    COUNTER("milepost_udp_dropped_events_total",
+            "UDP datagrams or events dropped under overload, the kernel's drops included.",
             total.udp_dropped_events);
     static const uint64_t latency_edges_us[] = {100, 250, 500, 1000, 2500, 5000, 10000,
                                                 25000, 50000, 100000, 250000, 1000000};
@@ -1985,9 +2082,11 @@ static void on_timer(struct loop *loop)
         int64_t idle_ms = now_ms - conn->last_activity_ms;
         bool slow = false;
         if (conn->request_started_ms && conn->kind == CONN_HTTP) {
-            /* The whole request must arrive within the header and body timeouts. */
-            int64_t allowed = (int64_t)config->limits.header_timeout_ms + config->limits.body_timeout_ms;
-            slow = now_ms - conn->request_started_ms > allowed;
+            /* The header must be in within its timeout, then the body within its own. */
+            if (conn->body_started_ms)
+                slow = now_ms - conn->body_started_ms > (int64_t)config->limits.body_timeout_ms;
+            else
+                slow = now_ms - conn->request_started_ms > (int64_t)config->limits.header_timeout_ms;
         }
         if (!busy && idle_ms > (int64_t)config->limits.idle_timeout_ms)
             slow = slow || conn->input_size > 0;
@@ -2052,6 +2151,7 @@ static void handle_cqe(struct loop *loop, const struct io_uring_cqe *cqe)
             on_send(loop, conn, cqe);
         else if (conn) {
             conn->send_in_flight = false;
+            unpin_output(conn);
             if (conn->closed)
                 release_conn(loop, conn);
         }
