@@ -42,6 +42,10 @@
 #include "mp_store.h"
 #include "mp_time.h"
 
+#if MP_HAVE_DPDK
+#include "mp_dpdk.h"
+#endif
+
 /* ------------------------------------------------------------------------
  * Bounds
  * ---------------------------------------------------------------------- */
@@ -312,6 +316,14 @@ struct server {
 
     char listen_line[512];
     int64_t started_ms;
+
+    /*
+     * The DPDK port (docs/dpdk.md): its lcore is one more producer, with
+     * a ring to each shard; the shards drain them like the others.
+     */
+    struct mp_ring *dpdk_rings[MP_CORES_MAX];
+    bool dpdk_wake[MP_CORES_MAX];       /* written by the DPDK lcore only */
+    void *dpdk;                          /* struct mp_dpdk * */
 };
 
 /* ------------------------------------------------------------------------
@@ -937,6 +949,7 @@ static uint32_t drain_rings(struct loop *loop)
         }
         struct mp_ring *completions =
             server->completion_rings[from * server->core_count + loop->index];
+
         struct completion *completion;
         while ((completion = mp_ring_peek(completions))) {
             struct completion copy = *completion;
@@ -944,6 +957,16 @@ static uint32_t drain_rings(struct loop *loop)
             deliver_completion(loop, &copy);
             work++;
         }
+    }
+    struct mp_ring *dpdk = server->dpdk_rings[loop->index];
+    for (uint32_t taken = 0; dpdk && taken < APPLY_BATCH_MAX; taken++) {
+        struct routed_event *routed = mp_ring_peek(dpdk);
+        if (!routed)
+            break;
+        struct tag tag = {.origin_core = NO_ORIGIN};
+        apply_routed(loop, &tag, &routed->event);
+        mp_ring_release(dpdk);
+        work++;
     }
     return work;
 }
@@ -1934,6 +1957,8 @@ static void take_read_results(struct loop *loop)
  * Metrics (Prometheus text)
  * ---------------------------------------------------------------------- */
 
+static void write_dpdk_metrics(struct server *server, FILE *out);
+
 static void write_metrics(struct loop *loop, FILE *out)
 {
     struct server *server = loop->server;
@@ -2046,6 +2071,7 @@ static void write_metrics(struct loop *loop, FILE *out)
     }
     GAUGE("milepost_server_uptime_seconds", "Seconds since start.",
           (monotonic_ms() - server->started_ms) / 1000);
+    write_dpdk_metrics(server, out);
 #undef COUNTER
 #undef GAUGE
 }
@@ -2236,7 +2262,7 @@ static bool loop_idle(const struct loop *loop)
             mp_ring_count(server->completion_rings[from * server->core_count + loop->index]))
             return false;
     }
-    return true;
+    return !server->dpdk_rings[loop->index] || !mp_ring_count(server->dpdk_rings[loop->index]);
 }
 
 /* Stops taking input: no accepts, no receives, no datagrams. */
@@ -2315,6 +2341,8 @@ static void *loop_main(void *argument)
                 ready = mp_ring_count(server->event_rings[from * server->core_count + loop->index]) ||
                         mp_ring_count(server->completion_rings[from * server->core_count + loop->index]);
             }
+            if (server->dpdk_rings[loop->index])
+                ready = ready || mp_ring_count(server->dpdk_rings[loop->index]);
             bool waiting_commit = loop->generation_in_flight &&
                                   mp_commit_committed(server->commit, loop->index) >=
                                       loop->generation_in_flight;
@@ -2519,6 +2547,8 @@ static void destroy_server(struct server *server)
     }
     free(server->event_rings);
     free(server->completion_rings);
+    for (uint32_t index = 0; index < MP_CORES_MAX; index++)
+        mp_ring_destroy(server->dpdk_rings[index]);
     free(server->loops);
     while (server->jobs) {
         struct read_job *job = server->jobs;
@@ -2557,6 +2587,122 @@ static int open_store(struct server *server, char *message, size_t message_size)
         snprintf(message, message_size, "cannot open the store in %s: %s %s",
                  server->config->data, mp_strerror(error), store_message);
     return error;
+}
+
+#if MP_HAVE_DPDK
+/*
+ * On the DPDK lcore: copy the event onto its owner's ring.  A full ring is
+ * waited for, up to DPDK_RING_WAIT_US, so a replay runs at the shards'
+ * pace and the NIC counts what it cannot take (imissed); past the wait the
+ * event is dropped and counted.
+ */
+#define DPDK_RING_WAIT_US 100000
+static int dpdk_on_event(void *context, struct mp_event *event)
+{
+    struct server *server = context;
+    uint32_t owner = owner_of(server, event->shipment_hash);
+    struct routed_event *slot = mp_ring_reserve(server->dpdk_rings[owner]);
+    if (!slot) {
+        int64_t deadline = monotonic_us() + DPDK_RING_WAIT_US;
+        while (!(slot = mp_ring_reserve(server->dpdk_rings[owner])) && monotonic_us() < deadline &&
+               !atomic_load(&server->stopping)) {
+            wake_loop(&server->loops[owner]);
+            sched_yield();
+        }
+        if (!slot)
+            return 1;
+    }
+    slot->tag = (struct tag){.origin_core = NO_ORIGIN};
+    memcpy(&slot->event, event, offsetof(struct mp_event, text) + event->text_used);
+    mp_ring_publish(server->dpdk_rings[owner]);
+    server->dpdk_wake[owner] = true;
+    return 0;
+}
+
+/* Once per burst: wake the owners that got events, not once per event. */
+static void dpdk_on_burst(void *context)
+{
+    struct server *server = context;
+    for (uint32_t index = 0; index < server->core_count; index++) {
+        if (server->dpdk_wake[index]) {
+            server->dpdk_wake[index] = false;
+            nudge_loop(&server->loops[index]);
+        }
+    }
+}
+#endif
+
+static int start_dpdk(struct server *server, char *message, size_t message_size)
+{
+#if MP_HAVE_DPDK
+    const struct mp_server_config *config = server->config;
+    for (uint32_t index = 0; index < server->core_count; index++) {
+        int error = mp_ring_create(config->pipeline.ring_slots, sizeof(struct routed_event),
+                                   &server->dpdk_rings[index]);
+        if (error)
+            return error;
+    }
+    struct mp_dpdk_options options = {
+        .eal_args = config->dpdk,
+        .udp_port = config->udp.port,
+        .lcore = MP_DPDK_LCORE_ANY,
+        .datagram_size_max = config->limits.udp_datagram_size_max,
+        .events_per_datagram_max = config->limits.events_per_request_max,
+        .on_event = dpdk_on_event,
+        .on_burst = dpdk_on_burst,
+        .context = server,
+    };
+    struct mp_dpdk *dpdk;
+    char dpdk_message[256] = "";
+    int error = mp_dpdk_start(&options, &dpdk, dpdk_message, sizeof dpdk_message);
+    if (error) {
+        snprintf(message, message_size, "cannot start the DPDK port: %s", dpdk_message);
+        return error;
+    }
+    server->dpdk = dpdk;
+    return 0;
+#else
+    (void)server;
+    snprintf(message, message_size, "this milepost was built without DPDK");
+    return MP_EINVAL;
+#endif
+}
+
+static void stop_dpdk(struct server *server)
+{
+#if MP_HAVE_DPDK
+    mp_dpdk_stop(server->dpdk);
+    server->dpdk = NULL;
+#else
+    (void)server;
+#endif
+}
+
+static void write_dpdk_metrics(struct server *server, FILE *out)
+{
+#if MP_HAVE_DPDK
+    if (!server->dpdk)
+        return;
+    struct mp_dpdk_counters counters;
+    mp_dpdk_counters(server->dpdk, &counters);
+    fprintf(out, "# TYPE milepost_dpdk_rx_packets_total counter\nmilepost_dpdk_rx_packets_total %llu\n"
+                 "# TYPE milepost_dpdk_rx_bytes_total counter\nmilepost_dpdk_rx_bytes_total %llu\n"
+                 "# TYPE milepost_dpdk_events_total counter\nmilepost_dpdk_events_total %llu\n"
+                 "# TYPE milepost_dpdk_dropped_events_total counter\nmilepost_dpdk_dropped_events_total %llu\n"
+                 "# TYPE milepost_dpdk_other_frames_total counter\nmilepost_dpdk_other_frames_total %llu\n"
+                 "# TYPE milepost_dpdk_fragments_total counter\nmilepost_dpdk_fragments_total %llu\n"
+                 "# TYPE milepost_dpdk_bad_frames_total counter\nmilepost_dpdk_bad_frames_total %llu\n"
+                 "# TYPE milepost_dpdk_rejected_records_total counter\nmilepost_dpdk_rejected_records_total %llu\n"
+                 "# TYPE milepost_dpdk_imissed_total counter\nmilepost_dpdk_imissed_total %llu\n",
+            (unsigned long long)counters.rx_packets, (unsigned long long)counters.rx_bytes,
+            (unsigned long long)counters.events, (unsigned long long)counters.dropped_events,
+            (unsigned long long)counters.other_frames, (unsigned long long)counters.fragments,
+            (unsigned long long)(counters.bad_length + counters.bad_checksum + counters.wrong_port),
+            (unsigned long long)counters.rejected_total, (unsigned long long)counters.imissed);
+#else
+    (void)server;
+    (void)out;
+#endif
 }
 
 int mp_server_run(const struct mp_server_config *config, char *message, size_t message_size)
@@ -2631,7 +2777,10 @@ int mp_server_run(const struct mp_server_config *config, char *message, size_t m
         else
             snprintf(message, message_size, "cannot start core %u: %s", index, mp_strerror(error));
     }
+    if (!error && config->dpdk[0])
+        error = start_dpdk(server, message, message_size);
     if (error) {
+        stop_dpdk(server);
         atomic_store(&server->finishing, true);
         for (uint32_t index = 0; server->loops && index < server->core_count; index++) {
             if (server->loops[index].started) {
@@ -2660,6 +2809,7 @@ int mp_server_run(const struct mp_server_config *config, char *message, size_t m
             break;
     }
     log_line("info", "pipeline.server", "stopping: answering what is in flight");
+    stop_dpdk(server); /* no new events from the port; its rings drain below */
     atomic_store(&server->stopping, true);
     for (uint32_t index = 0; index < server->core_count; index++)
         wake_loop(&server->loops[index]);
