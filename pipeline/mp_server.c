@@ -432,6 +432,14 @@ static uint16_t port_of(const struct sockaddr_storage *address)
     return ntohs(((const struct sockaddr_in *)address)->sin_port);
 }
 
+static int listen_failed(char *message, size_t message_size, const char *name,
+                         const struct mp_options_address *address, uint16_t port, int error)
+{
+    snprintf(message, message_size, "cannot listen for %s on %s:%u: %s; pick another address with --%s",
+             name, address->host, port, mp_strerror(error), name);
+    return error;
+}
+
 /*
  * One socket per core per protocol, all bound to the same port with
  * SO_REUSEPORT so the kernel spreads connections and datagrams over the
@@ -455,12 +463,8 @@ static int open_listeners(struct server *server, char *message, size_t message_s
         socklen_t probed_size;
         int probe = open_socket(addresses[which], which == 2 ? SOCK_DGRAM : SOCK_STREAM, port,
                                 false, &probed, &probed_size);
-        if (probe < 0) {
-            snprintf(message, message_size,
-                     "cannot listen for %s on %s:%u: %s; pick another address with --%s",
-                     names[which], addresses[which]->host, port, mp_strerror(probe), names[which]);
-            return probe;
-        }
+        if (probe < 0)
+            return listen_failed(message, message_size, names[which], addresses[which], port, probe);
         port = port_of(&probed);
         close(probe);
         for (uint32_t core = 0; core < server->core_count; core++) {
@@ -468,12 +472,9 @@ static int open_listeners(struct server *server, char *message, size_t message_s
             socklen_t bound_size;
             int fd = open_socket(addresses[which], which == 2 ? SOCK_DGRAM : SOCK_STREAM, port,
                                  true, &bound, &bound_size);
-            if (fd < 0) {
-                snprintf(message, message_size,
-                         "cannot listen for %s on %s:%u: %s; pick another address with --%s",
-                         names[which], addresses[which]->host, port, mp_strerror(fd), names[which]);
-                return fd;
-            }
+            if (fd < 0)
+                return listen_failed(message, message_size, names[which], addresses[which], port,
+                                     fd);
             port = port_of(&bound);
             struct loop *loop = &server->loops[core];
             if (which == 0)
