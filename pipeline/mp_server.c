@@ -1178,25 +1178,31 @@ struct parse_context {
     int64_t received_us;
 };
 
+/* Counts an event a connection sent and routes it, its answer due back here. */
+static void route_received(struct loop *loop, struct conn *conn, uint32_t request_id,
+                           uint32_t item_index, int64_t received_us, const struct mp_event *event)
+{
+    loop->counters.events_received++;
+    loop->counters.source_events[event->source]++;
+    struct tag tag = {
+        .origin_core = loop->index,
+        .conn_index = conn_index(loop, conn),
+        .conn_generation = conn->generation,
+        .request_id = request_id,
+        .item_index = item_index,
+        .received_us = received_us,
+    };
+    route(loop, &tag, event);
+}
+
 static int http_on_event(void *context, uint32_t index, struct mp_event *event, const char *raw,
                          size_t raw_size)
 {
     (void)raw;
     (void)raw_size;
     struct parse_context *parse = context;
-    struct loop *loop = parse->loop;
-    loop->counters.events_received++;
-    loop->counters.source_events[event->source]++;
-    struct tag tag = {
-        .origin_core = loop->index,
-        .conn_index = conn_index(loop, parse->conn),
-        .conn_generation = parse->conn->generation,
-        .request_id = parse->request->id,
-        .item_index = index,
-        .received_us = parse->received_us,
-    };
     parse->request->outstanding++;
-    route(loop, &tag, event);
+    route_received(parse->loop, parse->conn, parse->request->id, index, parse->received_us, event);
     return 0;
 }
 
@@ -1504,17 +1510,7 @@ static int tcp_on_event(void *context, uint32_t index, struct mp_event *event, c
     (void)raw;
     (void)raw_size;
     struct tcp_line_context *line = context;
-    struct loop *loop = line->loop;
-    loop->counters.events_received++;
-    loop->counters.source_events[event->source]++;
-    struct tag tag = {
-        .origin_core = loop->index,
-        .conn_index = conn_index(loop, line->conn),
-        .conn_generation = line->conn->generation,
-        .request_id = (uint32_t)line->line,
-        .received_us = line->received_us,
-    };
-    route(loop, &tag, event);
+    route_received(line->loop, line->conn, (uint32_t)line->line, 0, line->received_us, event);
     return 0;
 }
 
