@@ -178,6 +178,15 @@ void mp_event_init(struct mp_event *event, enum mp_source source, int64_t receiv
 enum mp_reject_code mp_event_set_text(struct mp_event *event, struct mp_slice *field,
                                       const char *bytes, size_t size, size_t size_max);
 
+/*
+ * Copies an event into another (a ring slot): only the used part of the
+ * text area, since the rest is never read.
+ */
+static inline void mp_event_copy(struct mp_event *to, const struct mp_event *from)
+{
+    __builtin_memcpy(to, from, offsetof(struct mp_event, text) + from->text_used);
+}
+
 /* Returns a pointer to a slice's bytes; valid while the event is. */
 static inline const char *mp_event_text(const struct mp_event *event, struct mp_slice slice)
 {

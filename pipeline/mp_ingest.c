@@ -380,8 +380,7 @@ static int route_event(struct core *core, const struct mp_event *event)
     for (;;) {
         struct mp_event *slot = mp_ring_reserve(ring);
         if (slot) {
-            /* The text area is only as long as what was written to it. */
-            memcpy(slot, event, offsetof(struct mp_event, text) + event->text_used);
+            mp_event_copy(slot, event);
             mp_ring_publish(ring);
             return 0;
         }

@@ -785,7 +785,7 @@ static void route(struct loop *loop, const struct tag *tag, const struct mp_even
         sched_yield();
     }
     slot->tag = *tag;
-    memcpy(&slot->event, event, offsetof(struct mp_event, text) + event->text_used);
+    mp_event_copy(&slot->event, event);
     mp_ring_publish(ring);
     nudge_loop(&server->loops[owner]);
 }
@@ -1791,7 +1791,7 @@ static int udp_on_event(void *context, uint32_t index, struct mp_event *event, c
         return 0;
     }
     slot->tag = tag;
-    memcpy(&slot->event, event, offsetof(struct mp_event, text) + event->text_used);
+    mp_event_copy(&slot->event, event);
     mp_ring_publish(ring);
     nudge_loop(&server->loops[owner]);
     return 0;
@@ -2610,7 +2610,7 @@ static int dpdk_on_event(void *context, struct mp_event *event)
             return 1;
     }
     slot->tag = (struct tag){.origin_core = NO_ORIGIN};
-    memcpy(&slot->event, event, offsetof(struct mp_event, text) + event->text_used);
+    mp_event_copy(&slot->event, event);
     mp_ring_publish(server->dpdk_rings[owner]);
     server->dpdk_wake[owner] = true;
     return 0;
