@@ -104,6 +104,15 @@ enum {
     MP_EVENT_FLAG_HAS_TIME = 1u << 4,
     MP_EVENT_FLAG_HAS_STATUS = 1u << 5,
     MP_EVENT_FLAG_HAS_WEIGHT = 1u << 6,
+    /*
+     * Not a checkpoint: payload-level facts (estimated delivery, signer,
+     * weight, shipment reference) an adapter read beside the history.
+     * event_time_ms is when the source produced the payload; milestone is
+     * UNKNOWN.  Never deduplicated, never in the timeline or the walk:
+     * the record takes its facts when it is newer than what set them
+     * last (DESIGN.md "Semantics", docs/semantics.md "Payload facts").
+     */
+    MP_EVENT_FLAG_FACTS = 1u << 7,
 };
 
 /* A string: `size` bytes at `offset` in the event's text area. */

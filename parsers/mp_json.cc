@@ -15,6 +15,7 @@
  */
 
 #include "mp_json.h"
+#include "mp_json_impl.h"
 
 #include "mp_assert.h"
 #include "mp_time.h"
@@ -30,16 +31,7 @@
 #include <utility>
 #include <string_view>
 
-/*
- * With threads enabled (Debian's pkg-config asks for them), every
- * iterate_many() call allocates a worker object and may start a thread
- * for look-ahead.  A parser runs on one pinned loop thread and must not
- * allocate per parse, so the shim is built without them.  The On-Demand
- * code is header-only and lives in this translation unit alone, so the
- * library's own build setting does not matter.
- */
-#undef SIMDJSON_THREADS_ENABLED
-#include <simdjson.h>
+/* simdjson comes through mp_json_impl.h, which fixes its thread setting. */
 
 namespace od = simdjson::ondemand;
 using simdjson::error_code;
@@ -61,14 +53,7 @@ static const unsigned json_stream_restarts_max = 8;
  * The parser
  * ======================================================================== */
 
-struct mp_json_parser {
-    od::parser simd;
-    size_t size_max;            /* largest body accepted */
-    size_t simd_capacity;       /* simdjson's capacity and iterate_many()'s batch size */
-    char *copy;                 /* size_max + MP_JSON_PADDING bytes */
-    struct mp_event event;      /* scratch for the record being reported */
-    char message[MP_ERROR_MESSAGE_SIZE_MAX];
-};
+/* struct mp_json_parser is in mp_json_impl.h: the adapters share it. */
 
 /* One call of mp_json_parse_events(). */
 struct json_run {
@@ -104,13 +89,13 @@ static bool json_is_space(char c)
 }
 
 /* A byte simdjson can meet past the end of its input without effect. */
-static bool json_is_inert(char c)
+bool json_is_inert(char c)
 {
     return json_is_space(c) || c == '\0';
 }
 
 /* The first non-whitespace byte at or after `at`, or `end`. */
-static const char *json_skip_space(const char *at, const char *end)
+const char *json_skip_space(const char *at, const char *end)
 {
     while (at < end && json_is_space(*at))
         at++;
@@ -118,7 +103,7 @@ static const char *json_skip_space(const char *at, const char *end)
 }
 
 /* One past the last non-whitespace byte before `end`, or `begin`. */
-static const char *json_trim_back(const char *begin, const char *end)
+const char *json_trim_back(const char *begin, const char *end)
 {
     while (end > begin && json_is_space(end[-1]))
         end--;
@@ -126,7 +111,7 @@ static const char *json_trim_back(const char *begin, const char *end)
 }
 
 /* A short phrase, completing "... is not valid JSON: ", for a simdjson error. */
-static const char *json_error_phrase(error_code error)
+const char *json_error_phrase(error_code error)
 {
     switch (error) {
     case simdjson::TAPE_ERROR:
@@ -246,7 +231,7 @@ static error_code json_check_scalar(std::string_view raw_token, od::json_type ty
  * unread, which makes its parent skip it, and sets *too_deep: recursion
  * stays bounded whatever the input.
  */
-static error_code json_walk_value(od::value &value, unsigned depth, bool *too_deep)
+error_code json_walk_value(od::value &value, unsigned depth, bool *too_deep)
 {
     od::json_type type;
     error_code error = value.type().get(type);
@@ -1745,6 +1730,7 @@ extern "C" void mp_json_parser_destroy(struct mp_json_parser *parser) noexcept
 {
     if (parser == NULL)
         return;
+    mp_adapter_state_destroy(parser->adapter);
     delete[] parser->copy;
     delete parser;
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mp_adapter.h"
 #include "mp_assert.h"
 #include "mp_commit.h"
 #include "mp_cpu.h"
@@ -74,6 +75,8 @@ struct core {
     uint64_t generation_in_flight;
     uint32_t routed_since_drain;
     _Atomic uint64_t read;
+    uint64_t facts;                 /* payload-facts events parsed here */
+    uint64_t unmapped_codes;
     int error;
     char message[512];
 };
@@ -219,6 +222,19 @@ static int split_input(struct ingest *ingest, const struct input *input, size_t 
 {
     const char *data = input->data;
     size_t size = input->size;
+    if (ingest->options->source != MP_SOURCE_CANONICAL) {
+        /* A webhook source: the file is one payload, parsed whole; an
+         * empty one is a payload too (refused as not the source's shape). */
+        if (size > MP_BODY_SIZE_MAX) {
+            snprintf(message, message_size, "%s: a %s payload over %u MiB, the body bound",
+                     path, mp_source_name(ingest->options->source), MP_BODY_SIZE_MAX >> 20);
+            return MP_ETOOBIG;
+        }
+        return add_unit(ingest, capacity,
+                        (struct input_unit){size ? data : "", size,
+                                            size ? readable_from(input, data) : 0, 0,
+                                            MP_JSON_AUTO});
+    }
     if (size == 0)
         return 0; /* an empty file holds no records */
     size_t first = 0;
@@ -404,7 +420,12 @@ static int on_event(void *context, uint32_t index, struct mp_event *event, const
     (void)raw;
     (void)raw_size;
     struct core *core = context;
-    atomic_fetch_add_explicit(&core->read, 1, memory_order_relaxed);
+    /* A facts event is not a record of the input: `read` stays events
+     * plus rejects, so it still adds up to accepted + duplicates + rejected. */
+    if (event->flags & MP_EVENT_FLAG_FACTS)
+        core->facts++;
+    else
+        atomic_fetch_add_explicit(&core->read, 1, memory_order_relaxed);
     int error = route_event(core, event);
     if (!error && ++core->routed_since_drain == ROUTED_PER_DRAIN) {
         uint32_t drained;
@@ -442,6 +463,32 @@ static int event_with_offset(void *context, uint32_t index, struct mp_event *eve
     return on_event(reject->core, reject->first_index + index, event, raw, raw_size);
 }
 
+static void on_unmapped(void *context, enum mp_source source, const char *code,
+                        size_t code_size)
+{
+    (void)source;
+    (void)code;
+    (void)code_size;
+    struct reject_context *reject = context;
+    reject->core->unmapped_codes++;
+}
+
+static int parse_unit(struct core *core, const struct input_unit *unit,
+                      struct reject_context *context, struct mp_json_summary *parsed,
+                      char *message, size_t message_size)
+{
+    enum mp_source source = core->ingest->options->source;
+    struct mp_json_sink sink = {event_with_offset, on_reject, context};
+    if (source == MP_SOURCE_CANONICAL)
+        return mp_json_parse_events(core->parser, unit->data, unit->size, unit->capacity,
+                                    unit->shape, UINT32_MAX, context->received_time_ms, &sink,
+                                    parsed, message, message_size);
+    struct mp_adapter_sink adapter_sink = {sink, on_unmapped};
+    return mp_adapter_parse(core->parser, source, unit->data, unit->size, unit->capacity,
+                            UINT32_MAX, context->received_time_ms, &adapter_sink, parsed,
+                            message, message_size);
+}
+
 
 static void parse_units(struct core *core)
 {
@@ -458,12 +505,9 @@ static void parse_units(struct core *core)
             .received_time_ms = options->fixed_received_time_ms ? options->fixed_received_time_ms
                                                                 : mp_time_now_ms(),
         };
-        struct mp_json_sink sink = {event_with_offset, on_reject, &context};
         struct mp_json_summary parsed;
-        char message[MP_ERROR_MESSAGE_SIZE_MAX];
-        int error = mp_json_parse_events(core->parser, unit->data, unit->size, unit->capacity,
-                                         unit->shape, UINT32_MAX, context.received_time_ms, &sink,
-                                         &parsed, message, sizeof message);
+        char message[MP_ERROR_MESSAGE_SIZE_MAX] = "";
+        int error = parse_unit(core, unit, &context, &parsed, message, sizeof message);
         if (error == MP_EPARSE || error == MP_ETOOBIG) {
             /* The whole input is unusable: one reject stands for it. */
             atomic_fetch_add_explicit(&core->read, 1, memory_order_relaxed);
@@ -528,6 +572,9 @@ static void sum_counters(const struct ingest *ingest, struct mp_ingest_summary *
         summary->read += atomic_load(&core->read);
         summary->accepted += counters->accepted;
         summary->duplicates += counters->duplicates;
+        summary->facts += core->facts;
+        summary->facts_taken += counters->facts_taken;
+        summary->unmapped_codes += core->unmapped_codes;
         summary->state_writes += counters->state_writes;
         summary->outbox += counters->outbox;
         summary->store_reads += counters->store_reads;
@@ -669,7 +716,7 @@ int mp_ingest_run(const struct mp_ingest_options *options, struct mp_ingest_summ
                   char *message, size_t message_size)
 {
     MP_ASSERT(options->data_dir != NULL);
-    MP_ASSERT(options->source == MP_SOURCE_CANONICAL);
+    MP_ASSERT(options->source < MP_SOURCE_COUNT);
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     message[0] = '\0';
@@ -766,6 +813,10 @@ int mp_ingest_summary_json(const struct mp_ingest_summary *summary, char *out, s
         mp_jsonw_uint(&writer, summary->rejected_by_error[code]);
     }
     mp_jsonw_object_end(&writer);
+    mp_jsonw_key(&writer, "facts");
+    mp_jsonw_uint(&writer, summary->facts);
+    mp_jsonw_key(&writer, "facts_taken");
+    mp_jsonw_uint(&writer, summary->facts_taken);
     mp_jsonw_key(&writer, "state_writes");
     mp_jsonw_uint(&writer, summary->state_writes);
     mp_jsonw_key(&writer, "outbox");

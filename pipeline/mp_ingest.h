@@ -26,7 +26,7 @@ struct mp_ingest_options {
     const char *const *files;       /* paths; "-" is standard input */
     size_t file_count;
     uint32_t cores;                 /* 0: every core this process may run on */
-    enum mp_source source;          /* canonical only, until adapters exist */
+    enum mp_source source;          /* canonical: events; else one webhook payload per file */
     uint32_t cache_records_max;     /* per shard; 0: default */
     uint32_t flush_records_max;     /* changed records per shard batch; 0: default */
     uint32_t confirm_mask;          /* 0: DESIGN.md's default milestones */
@@ -37,11 +37,14 @@ struct mp_ingest_options {
 };
 
 struct mp_ingest_summary {
-    uint64_t read;                  /* records: events and rejects */
+    uint64_t read;                  /* records: events and rejects (not facts events) */
     uint64_t accepted;
     uint64_t duplicates;
     uint64_t rejected;
     uint64_t rejected_by_error[MP_REJECT_CODE_COUNT];
+    uint64_t facts;                 /* payload-facts events read (MP_EVENT_FLAG_FACTS) */
+    uint64_t facts_taken;           /* ... of which changed a shipment */
+    uint64_t unmapped_codes;        /* status codes an adapter mapped only to a parent */
     uint64_t state_writes;
     uint64_t outbox;
     uint64_t store_reads;
@@ -57,7 +60,10 @@ void mp_ingest_options_default(struct mp_ingest_options *options);
  * with *summary; or an error with a one-line explanation in message
  * (MP_ELOCKED: a server holds the directory; -ENOENT etc.: an input
  * could not be read; MP_ETOOBIG: an input over MP_BODY_SIZE_MAX that is
- * not NDJSON; MP_ESTORE).  Rejected events are not errors.
+ * not NDJSON, or any over it for a webhook source; MP_ESTORE).  Rejected
+ * events are not errors; neither is a payload that is not the source's
+ * shape, which is one bad_json reject (index 0 of its file) like a
+ * canonical input that is not JSON at all.
  */
 int mp_ingest_run(const struct mp_ingest_options *options, struct mp_ingest_summary *summary,
                   char *message, size_t message_size);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mp_assert.h"
+#include "mp_erp.h"
 #include "mp_jsonw.h"
 #include "mp_limits.h"
 
@@ -418,7 +419,10 @@ int mp_shard_apply(struct mp_shard *shard, const struct mp_event *event,
     }
 
     bool fired;
-    int error = mp_record_apply(node->record, event, shard->options.confirm_mask, result, &fired);
+    uint32_t confirm_mask = shard->options.confirm_mask;
+    if (shard->options.confirm_filter != NULL)
+        confirm_mask &= mp_erp_filter_mask(shard->options.confirm_filter, event);
+    int error = mp_record_apply(node->record, event, confirm_mask, result, &fired);
     if (error) {
         if (mp_record_event_count(node->record) == 0)
             cache_remove(shard, node);
@@ -441,6 +445,15 @@ int mp_shard_apply(struct mp_shard *shard, const struct mp_event *event,
     case MP_RECORD_DUPLICATE:
         shard->counters.duplicates++;
         mark_changed(shard, node, NODE_DUPLICATES);
+        break;
+    case MP_RECORD_FACTS:
+        shard->counters.facts_taken++;
+        mark_changed(shard, node, NODE_CHANGED);
+        break;
+    case MP_RECORD_FACTS_STALE:
+        /* Facts for a shipment no event has made yet leave no record. */
+        if (mp_record_event_count(node->record) == 0)
+            cache_remove(shard, node);
         break;
     case MP_RECORD_FULL: {
         char message[MP_ERROR_MESSAGE_SIZE_MAX];

@@ -37,17 +37,22 @@ static inline uint32_t mp_shard_owner(uint64_t shipment_hash, uint32_t shard_cou
     return (uint32_t)((shipment_hash >> 32) % shard_count);
 }
 
+struct mp_erp_filter;
+
 struct mp_shard_options {
     uint32_t shard_index;
     uint32_t cache_records_max;   /* records kept in memory, at most MP_SHARD_CACHE_RECORDS_MAX */
     uint32_t flush_records_max;   /* changed records that make a flush due */
     uint32_t confirm_mask;        /* milestones that fire ERP confirmations */
+    /* Narrows confirm_mask per event (carriers, sources, reasons); NULL: none; outlives the shard. */
+    const struct mp_erp_filter *confirm_filter;
 };
 
 /* Per-shard counters; the owner thread writes them, readers sum snapshots. */
 struct mp_shard_counters {
     uint64_t accepted;
     uint64_t duplicates;
+    uint64_t facts_taken;         /* payload-facts events that changed a record */
     uint64_t rejected[MP_REJECT_CODE_COUNT];
     uint64_t state_writes;
     uint64_t outbox;

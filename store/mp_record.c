@@ -15,6 +15,7 @@
 
 #include "mp_assert.h"
 #include "mp_error.h"
+#include "mp_event_json.h"
 #include "mp_jsonw.h"
 #include "mp_time.h"
 
@@ -669,6 +670,52 @@ static void attribute_set(struct attribute *attribute, struct order_key key, cha
     attribute->size = size;
 }
 
+/*
+ * Payload-level facts: the values an adapter read beside the history.
+ * They take part in "the greatest event that has one" with their own
+ * (time, rank, identity), so the result is still a function of what
+ * arrived, in any order.  Facts for a shipment with no accepted event are
+ * dropped: a record is made by events.
+ */
+static int apply_facts(struct mp_record *record, const struct mp_event *event,
+                       enum mp_record_result *result)
+{
+    *result = MP_RECORD_FACTS_STALE;
+    if (record->entry_count == 0)
+        return 0;
+    struct order_key key = event_order(event);
+    bool takes_reference = event->shipment_ref.size && attribute_takes(&record->shipment_ref, key);
+    bool takes_estimate = event->estimated_delivery_kind != MP_DATE_NONE &&
+                          attribute_takes(&record->estimated_delivery, key);
+    /* Aggregators resend the same facts with every update: only a new
+     * value is a change worth a write.  The key moves on regardless, so a
+     * later-arriving older value still loses to these facts. */
+    bool changed = false;
+    if (takes_reference) {
+        char *reference_bytes = NULL;
+        uint32_t reference_size = 0;
+        int error = encode_strings_copy(event, &event->shipment_ref, 1, &reference_bytes,
+                                        &reference_size);
+        if (error)
+            return error;
+        changed = !record->shipment_ref.has || record->shipment_ref.size != reference_size ||
+                  memcmp(record->shipment_ref.bytes, reference_bytes, reference_size) != 0;
+        attribute_set(&record->shipment_ref, key, reference_bytes, reference_size);
+    }
+    if (takes_estimate) {
+        struct attribute *estimate = &record->estimated_delivery;
+        changed = changed || !estimate->has || estimate->kind != event->estimated_delivery_kind ||
+                  estimate->time_ms != event->estimated_delivery_ms;
+        estimate->has = true;
+        estimate->key = key;
+        estimate->kind = event->estimated_delivery_kind;
+        estimate->time_ms = event->estimated_delivery_ms;
+    }
+    if (changed)
+        *result = MP_RECORD_FACTS;
+    return 0;
+}
+
 int mp_record_apply(struct mp_record *record, const struct mp_event *event,
                     uint32_t confirm_mask, enum mp_record_result *result, bool *fired)
 {
@@ -676,6 +723,8 @@ int mp_record_apply(struct mp_record *record, const struct mp_event *event,
               memcmp(event->shipment_key, record->key, record->key_size) == 0);
     MP_ASSERT(event->milestone < MP_MILESTONE_COUNT);
     *fired = false;
+    if (event->flags & MP_EVENT_FLAG_FACTS)
+        return apply_facts(record, event, result);
 
     uint32_t identity_at = identity_lower_bound(record, event->identity);
     if (identity_at < record->entry_count &&
@@ -1055,138 +1104,8 @@ static void write_location_strings(struct mp_jsonw *writer, const char *bytes, s
     mp_jsonw_object_end(writer);
 }
 
-static void write_event_location(struct mp_jsonw *writer, const struct mp_event *event)
-{
-    if (!event_has_location(event)) {
-        mp_jsonw_null(writer);
-        return;
-    }
-    mp_jsonw_object_begin(writer);
-    mp_jsonw_key(writer, "city");
-    mp_jsonw_string_or_null(writer, mp_event_text(event, event->city), event->city.size);
-    mp_jsonw_key(writer, "region");
-    mp_jsonw_string_or_null(writer, mp_event_text(event, event->region), event->region.size);
-    mp_jsonw_key(writer, "country");
-    mp_jsonw_string_or_null(writer, mp_event_text(event, event->country), event->country.size);
-    mp_jsonw_key(writer, "postal_code");
-    mp_jsonw_string_or_null(writer, mp_event_text(event, event->postal_code),
-                            event->postal_code.size);
-    mp_jsonw_object_end(writer);
-}
-
-static void write_date(struct mp_jsonw *writer, uint8_t kind, int64_t time_ms)
-{
-    if (kind == MP_DATE_DAY) {
-        char text[MP_TIME_TEXT_SIZE];
-        size_t size = mp_time_format_date(time_ms, text);
-        mp_jsonw_string(writer, text, size);
-    } else
-        mp_jsonw_time(writer, time_ms, kind == MP_DATE_INSTANT);
-}
-
-static void write_reason(struct mp_jsonw *writer, uint8_t reason)
-{
-    if (reason == MP_REASON_NONE)
-        mp_jsonw_null(writer);
-    else
-        mp_jsonw_cstring(writer, mp_reason_name(reason));
-}
-
-static void write_weight(struct mp_jsonw *writer, const struct mp_event *event)
-{
-    if (!(event->flags & MP_EVENT_FLAG_HAS_WEIGHT)) {
-        mp_jsonw_null(writer);
-        return;
-    }
-    mp_jsonw_object_begin(writer);
-    mp_jsonw_key(writer, "value");
-    mp_jsonw_double(writer, event->weight_value);
-    mp_jsonw_key(writer, "unit");
-    mp_jsonw_string_or_null(writer, mp_event_text(event, event->weight_unit),
-                            event->weight_unit.size);
-    mp_jsonw_object_end(writer);
-}
-
-static void write_money(struct mp_jsonw *writer, const struct mp_event *event)
-{
-    if (event->money_count == 0) {
-        mp_jsonw_null(writer);
-        return;
-    }
-    mp_jsonw_array_begin(writer);
-    for (int index = 0; index < event->money_count; index++) {
-        const struct mp_money *money = &event->money[index];
-        mp_jsonw_object_begin(writer);
-        mp_jsonw_key(writer, "kind");
-        mp_jsonw_cstring(writer, mp_money_kind_name(money->kind));
-        mp_jsonw_key(writer, "amount");
-        mp_jsonw_string(writer, mp_event_text(event, money->amount), money->amount.size);
-        mp_jsonw_key(writer, "currency");
-        mp_jsonw_cstring(writer, money->currency);
-        mp_jsonw_object_end(writer);
-    }
-    mp_jsonw_array_end(writer);
-}
-
 #define TEXT_OR_NULL(writer, event, field)                                                  \
     mp_jsonw_string_or_null((writer), mp_event_text((event), (event)->field), (event)->field.size)
-
-static void write_timeline_event(struct mp_jsonw *writer, const struct mp_event *event)
-{
-    mp_jsonw_object_begin(writer);
-    mp_jsonw_key(writer, "carrier");
-    TEXT_OR_NULL(writer, event, carrier);
-    mp_jsonw_key(writer, "tracking_number");
-    TEXT_OR_NULL(writer, event, tracking_number);
-    mp_jsonw_key(writer, "status");
-    mp_jsonw_cstring(writer, mp_milestone_name(event->milestone));
-    mp_jsonw_key(writer, "reason");
-    write_reason(writer, event->reason);
-    mp_jsonw_key(writer, "event_time");
-    mp_jsonw_time(writer, event->event_time_ms, true);
-    mp_jsonw_key(writer, "utc_offset_min");
-    mp_jsonw_int(writer, event->utc_offset_min);
-    mp_jsonw_key(writer, "offset_assumed");
-    mp_jsonw_bool(writer, event->flags & MP_EVENT_FLAG_OFFSET_ASSUMED);
-    mp_jsonw_key(writer, "event_id");
-    TEXT_OR_NULL(writer, event, event_id);
-    mp_jsonw_key(writer, "source_status");
-    TEXT_OR_NULL(writer, event, source_status);
-    mp_jsonw_key(writer, "source_substatus");
-    TEXT_OR_NULL(writer, event, source_substatus);
-    mp_jsonw_key(writer, "source_code");
-    TEXT_OR_NULL(writer, event, source_code);
-    mp_jsonw_key(writer, "description");
-    TEXT_OR_NULL(writer, event, description);
-    mp_jsonw_key(writer, "location");
-    write_event_location(writer, event);
-    mp_jsonw_key(writer, "shipment_ref");
-    TEXT_OR_NULL(writer, event, shipment_ref);
-    mp_jsonw_key(writer, "estimated_delivery");
-    write_date(writer, event->estimated_delivery_kind, event->estimated_delivery_ms);
-    mp_jsonw_key(writer, "signer");
-    TEXT_OR_NULL(writer, event, signer);
-    mp_jsonw_key(writer, "weight");
-    write_weight(writer, event);
-    mp_jsonw_key(writer, "money");
-    write_money(writer, event);
-    mp_jsonw_key(writer, "flags");
-    mp_jsonw_object_begin(writer);
-    mp_jsonw_key(writer, "damaged");
-    mp_jsonw_bool(writer, event->flags & MP_EVENT_FLAG_DAMAGED);
-    mp_jsonw_key(writer, "partial");
-    mp_jsonw_bool(writer, event->flags & MP_EVENT_FLAG_PARTIAL);
-    mp_jsonw_key(writer, "logical_scan");
-    mp_jsonw_bool(writer, event->flags & MP_EVENT_FLAG_LOGICAL_SCAN);
-    mp_jsonw_object_end(writer);
-    mp_jsonw_key(writer, "delivery_id");
-    TEXT_OR_NULL(writer, event, delivery_id);
-    mp_jsonw_key(writer, "source");
-    mp_jsonw_cstring(writer, mp_source_name(event->source));
-    mp_jsonw_key(writer, "received_at");
-    mp_jsonw_time(writer, event->received_time_ms, true);
-    mp_jsonw_object_end(writer);
-}
 
 /* Sources in the order of their names, for the sorted `sources` list. */
 static const uint8_t sources_by_name[MP_SOURCE_COUNT] = {
@@ -1234,7 +1153,7 @@ int mp_record_write_state_json(const struct mp_record *record, bool with_timelin
     mp_jsonw_key(&writer, "status_time");
     mp_jsonw_time(&writer, status->event_time_ms, true);
     mp_jsonw_key(&writer, "reason");
-    write_reason(&writer, status->reason);
+    mp_event_write_reason_json(&writer, status->reason);
     mp_jsonw_key(&writer, "milestones");
     mp_jsonw_object_begin(&writer);
     for (int milestone = 0; milestone < MP_MILESTONE_COUNT; milestone++) {
@@ -1250,8 +1169,9 @@ int mp_record_write_state_json(const struct mp_record *record, bool with_timelin
     else
         mp_jsonw_null(&writer);
     mp_jsonw_key(&writer, "estimated_delivery");
-    write_date(&writer, record->estimated_delivery.has ? record->estimated_delivery.kind : 0,
-               record->estimated_delivery.time_ms);
+    mp_event_write_date_json(&writer,
+                             record->estimated_delivery.has ? record->estimated_delivery.kind : 0,
+                             record->estimated_delivery.time_ms);
     mp_jsonw_key(&writer, "shipment_ref");
     if (record->shipment_ref.has) {
         struct bytes_reader reader = {(const uint8_t *)record->shipment_ref.bytes,
@@ -1290,7 +1210,7 @@ int mp_record_write_state_json(const struct mp_record *record, bool with_timelin
             int error = decode_event(record->timeline[index].bytes, record->timeline[index].size,
                                      event);
             MP_ASSERT(error == 0); /* checked when the record was decoded or built */
-            write_timeline_event(&writer, event);
+            mp_event_write_json(&writer, event, MP_EVENT_JSON_RECEIVED_AT);
         }
         mp_jsonw_array_end(&writer);
         free(event);
@@ -1340,18 +1260,18 @@ int mp_record_write_confirmation_json(const struct mp_record *record,
     mp_jsonw_key(&writer, "source");
     mp_jsonw_cstring(&writer, mp_source_name(event->source));
     mp_jsonw_key(&writer, "reason");
-    write_reason(&writer, event->reason);
+    mp_event_write_reason_json(&writer, event->reason);
     mp_jsonw_key(&writer, "damaged");
     mp_jsonw_bool(&writer, (event->flags & MP_EVENT_FLAG_DAMAGED) ||
                                event->milestone == MP_MILESTONE_DAMAGED);
     mp_jsonw_key(&writer, "location");
-    write_event_location(&writer, event);
+    mp_event_write_location_json(&writer, event);
     mp_jsonw_key(&writer, "signer");
     TEXT_OR_NULL(&writer, event, signer);
     mp_jsonw_key(&writer, "weight");
-    write_weight(&writer, event);
+    mp_event_write_weight_json(&writer, event);
     mp_jsonw_key(&writer, "money");
-    write_money(&writer, event);
+    mp_event_write_money_json(&writer, event);
     mp_jsonw_object_end(&writer);
     return mp_jsonw_finish(&writer, size);
 }

@@ -40,6 +40,15 @@ enum mp_record_result {
     MP_RECORD_ACCEPTED = 0,
     MP_RECORD_DUPLICATE,
     MP_RECORD_FULL,         /* MP_RECORD_EVENTS_MAX entries already: rejected */
+    /*
+     * A payload-facts event (MP_EVENT_FLAG_FACTS) that set something: the
+     * record changed, but no event was accepted (version, event_count
+     * and the timeline stay as they were).
+     */
+    MP_RECORD_FACTS,
+    /* A facts event older than what set those values, or for a shipment
+     * with no accepted event yet: nothing changed. */
+    MP_RECORD_FACTS_STALE,
 };
 
 /* Bit of a milestone in a confirmation mask. */
@@ -63,7 +72,10 @@ void mp_record_destroy(struct mp_record *record);
 /*
  * Applies one finished event (mp_event_finish) of this record's shipment.
  * *result says whether it was accepted, a duplicate (counted) or refused
- * because the record is full.  When accepted and its milestone is in
+ * because the record is full; for a facts event, whether its facts were
+ * taken (each of estimated delivery and shipment reference is taken when
+ * the facts event's (time, rank, identity) is greater than that of the
+ * event that set it last, as for events).  When accepted and its milestone is in
  * confirm_mask and has not fired for this shipment before, *fired is set
  * and the milestone is marked fired for good.  Returns 0, or -ENOMEM
  * (the record is then unchanged).

@@ -441,6 +441,96 @@ static void test_decode_rejects_corruption(void **state)
     mp_record_destroy(record);
 }
 
+/* ---- payload facts ----------------------------------------------------- */
+
+static void assert_contains(const char *json, const char *needle)
+{
+    if (strstr(json, needle) == NULL) {
+        print_error("expected %s in %s\n", needle, json ? json : "(null)");
+        fail();
+    }
+}
+
+/* A facts event at `minute`: a shipment reference and a day estimate. */
+static enum mp_record_result apply_facts(struct mp_record *record, int64_t minute,
+                                         const char *reference, int64_t estimate_day)
+{
+    struct mp_event *event = make_event((struct event_spec){
+        .milestone = MP_MILESTONE_UNKNOWN, .minute = minute, .shipment_ref = reference,
+        .flags = MP_EVENT_FLAG_FACTS});
+    event->estimated_delivery_kind = MP_DATE_DAY;
+    event->estimated_delivery_ms = BASE_MS + estimate_day * 86400000LL;
+    enum mp_record_result result;
+    bool fired;
+    assert_int_equal(mp_record_apply(record, event, MP_CONFIRM_DEFAULT_MASK, &result, &fired), 0);
+    assert_false(fired);
+    free(event);
+    return result;
+}
+
+static void test_facts_need_an_event_first(void **state)
+{
+    (void)state;
+    struct mp_record *record = new_record();
+    assert_int_equal(apply_facts(record, 10, "SO-1", 2), MP_RECORD_FACTS_STALE);
+    assert_int_equal(mp_record_event_count(record), 0);
+    mp_record_destroy(record);
+}
+
+static void test_newer_facts_update_even_when_checkpoints_repeat(void **state)
+{
+    (void)state;
+    struct mp_record *record = new_record();
+    struct event_spec pickup = {.milestone = MP_MILESTONE_PICKED_UP, .minute = 5};
+    assert_int_equal(apply(record, pickup, NULL), MP_RECORD_ACCEPTED);
+    assert_int_equal(apply_facts(record, 10, "SO-1", 2), MP_RECORD_FACTS);
+    /* The aggregator resends: the checkpoint is a duplicate, the facts are newer. */
+    assert_int_equal(apply(record, pickup, NULL), MP_RECORD_DUPLICATE);
+    assert_int_equal(apply_facts(record, 20, "SO-2", 3), MP_RECORD_FACTS);
+    /* Same facts again, newer: nothing to write. */
+    assert_int_equal(apply_facts(record, 30, "SO-2", 3), MP_RECORD_FACTS_STALE);
+    /* Older facts arriving late lose. */
+    assert_int_equal(apply_facts(record, 15, "SO-OLD", 9), MP_RECORD_FACTS_STALE);
+    char *json = state_json(record, false);
+    assert_contains(json, "\"shipment_ref\":\"SO-2\"");
+    assert_contains(json, "\"estimated_delivery\":\"2026-09-24\"");
+    /* Facts are not events: version, counts and the walk are untouched. */
+    assert_contains(json, "\"version\":1");
+    assert_contains(json, "\"event_count\":1");
+    assert_contains(json, "\"status\":\"PICKED_UP\"");
+    free(json);
+    mp_record_destroy(record);
+}
+
+static void test_facts_order_does_not_matter(void **state)
+{
+    (void)state;
+    char *jsons[2];
+    for (int order = 0; order < 2; order++) {
+        struct mp_record *record = new_record();
+        assert_int_equal(apply(record, (struct event_spec){.milestone = MP_MILESTONE_PICKED_UP,
+                                                           .minute = 1}, NULL),
+                         MP_RECORD_ACCEPTED);
+        if (order == 0) {
+            apply_facts(record, 10, "SO-A", 2);
+            apply_facts(record, 40, "SO-B", 4);
+        } else {
+            apply_facts(record, 40, "SO-B", 4);
+            apply_facts(record, 10, "SO-A", 2);
+        }
+        /* A later event with its own reference wins over both. */
+        apply(record, (struct event_spec){.milestone = MP_MILESTONE_IN_TRANSIT, .minute = 50,
+                                          .shipment_ref = "SO-C"}, NULL);
+        jsons[order] = state_json(record, false);
+        mp_record_destroy(record);
+    }
+    assert_string_equal(jsons[0], jsons[1]);
+    assert_contains(jsons[0], "\"shipment_ref\":\"SO-C\"");
+    assert_contains(jsons[0], "\"estimated_delivery\":\"2026-09-25\"");
+    free(jsons[0]);
+    free(jsons[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +550,9 @@ int main(void)
         cmocka_unit_test(test_full_record_refuses_new_events),
         cmocka_unit_test(test_encode_decode_round_trip),
         cmocka_unit_test(test_decode_rejects_corruption),
+        cmocka_unit_test(test_facts_need_an_event_first),
+        cmocka_unit_test(test_newer_facts_update_even_when_checkpoints_repeat),
+        cmocka_unit_test(test_facts_order_does_not_matter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL) ? 1 : 0;
 }
