@@ -9,6 +9,7 @@
 #include "mp_store.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,12 @@ static const char *const family_names[FAMILY_COUNT] = {
 };
 
 #define SCHEMA_VERSION_KEY "schema_version"
+/*
+ * One past the highest outbox sequence ever deleted (ASCII decimal),
+ * written with every batch that deletes outbox rows, so that deleting
+ * the last rows never lets a later open hand their numbers out again.
+ */
+#define OUTBOX_FLOOR_KEY "outbox_sequence_floor"
 #define SEQUENCE_KEY_SIZE 8
 
 /* ---- tuning ------------------------------------------------------------- */
@@ -152,11 +159,18 @@ static const struct family_tuning family_tunings[FAMILY_COUNT] = {
  * `offset` in the batch's byte buffer.  Outbox and reject entries have no
  * key yet (key_size 0): commit gives them their sequence.
  */
+enum batch_op_kind {
+    OP_PUT = 0,
+    OP_APPEND,      /* outbox or reject value: the key is the next sequence, given at commit */
+    OP_DELETE,
+};
+
 struct batch_op {
     size_t offset;
     uint32_t key_size;
     uint32_t value_size;
     enum family family;
+    enum batch_op_kind kind;
 };
 
 _Static_assert(MP_STORE_VALUE_SIZE_MAX <= UINT32_MAX, "value sizes fit batch_op");
@@ -171,6 +185,14 @@ struct mp_store_batch {
     size_t byte_count;
     size_t byte_capacity;
     int error; /* -ENOMEM once a put could not grow the buffers */
+    size_t append_count;            /* OP_APPEND operations: they need the sequence counters */
+    uint64_t outbox_deleted_next;   /* one past the highest outbox sequence deleted; 0: none */
+    /*
+     * RocksDB's batch for commits of batches without appends, which may run
+     * beside the commit thread's (which uses the store's own); made at the
+     * first such commit and kept.
+     */
+    rocksdb_writebatch_t *rocks;
 };
 
 struct mp_store {
@@ -194,6 +216,8 @@ struct mp_store {
     /* Written by the commit thread, read by any (mp_store_next_*). */
     _Atomic uint64_t outbox_sequence_next;
     _Atomic uint64_t reject_sequence_next;
+    /* One past the highest outbox sequence ever deleted (OUTBOX_FLOOR_KEY). */
+    _Atomic uint64_t outbox_floor;
     /* Catches two threads committing at once, which the contract forbids. */
     atomic_bool committing;
 };
@@ -590,6 +614,38 @@ static int sequence_find(struct mp_store *store, enum family family, uint64_t *n
     return rc;
 }
 
+/* Reads OUTBOX_FLOOR_KEY: 0 when absent. */
+static int outbox_floor_find(struct mp_store *store, uint64_t *floor, char *message,
+                             size_t message_size)
+{
+    char *error = NULL;
+    size_t size = 0;
+    char *value = rocksdb_get_cf(store->db, store->read_options, store->families[FAMILY_META],
+                                 OUTBOX_FLOOR_KEY, strlen(OUTBOX_FLOOR_KEY), &size, &error);
+    if (error != NULL)
+        return error_take(error, message, message_size);
+    uint64_t found = 0;
+    int rc = 0;
+    if (value != NULL) {
+        if (size == 0 || size > 20)
+            rc = MP_ECORRUPT;
+        for (size_t i = 0; rc == 0 && i < size; i++) {
+            unsigned digit = (unsigned)(value[i] - '0');
+            if (digit > 9 || found > (UINT64_MAX - digit) / 10)
+                rc = MP_ECORRUPT;
+            else
+                found = found * 10 + digit;
+        }
+        rocksdb_free(value);
+    }
+    if (rc != 0) {
+        message_set(message, message_size, "meta " OUTBOX_FLOOR_KEY " is not a decimal number");
+        return rc;
+    }
+    *floor = found;
+    return 0;
+}
+
 static struct mp_store *store_alloc(const struct mp_store_options *options)
 {
     struct mp_store *store = calloc(1, sizeof *store);
@@ -611,6 +667,7 @@ static struct mp_store *store_alloc(const struct mp_store_options *options)
         options->read_only ? MP_STORE_MEMTABLE_SKIPLIST : options->shipments_memtable;
     atomic_init(&store->outbox_sequence_next, 1);
     atomic_init(&store->reject_sequence_next, 1);
+    atomic_init(&store->outbox_floor, 0);
     atomic_init(&store->committing, false);
     store->read_options = rocksdb_readoptions_create();
     store->read_options_total_order = rocksdb_readoptions_create();
@@ -694,7 +751,13 @@ int mp_store_open(const struct mp_store_options *options, struct mp_store **out,
         rc = sequence_find(store, FAMILY_OUTBOX, &outbox_next, message, message_size);
         if (rc == 0)
             rc = sequence_find(store, FAMILY_REJECTS, &reject_next, message, message_size);
+        uint64_t floor = 0;
+        if (rc == 0)
+            rc = outbox_floor_find(store, &floor, message, message_size);
         if (rc == 0) {
+            if (floor > outbox_next)
+                outbox_next = floor;
+            atomic_store(&store->outbox_floor, floor);
             atomic_store(&store->outbox_sequence_next, outbox_next);
             atomic_store(&store->reject_sequence_next, reject_next);
         }
@@ -748,6 +811,8 @@ void mp_store_batch_destroy(struct mp_store_batch *batch)
         return;
     free(batch->ops);
     free(batch->bytes);
+    if (batch->rocks != NULL)
+        rocksdb_writebatch_destroy(batch->rocks);
     free(batch);
 }
 
@@ -757,6 +822,8 @@ void mp_store_batch_clear(struct mp_store_batch *batch)
     batch->op_count = 0;
     batch->byte_count = 0;
     batch->error = 0;
+    batch->append_count = 0;
+    batch->outbox_deleted_next = 0;
 }
 
 size_t mp_store_batch_count(const struct mp_store_batch *batch)
@@ -806,9 +873,10 @@ int mp_store_batch_reserve(struct mp_store_batch *batch, size_t op_count, size_t
  * Appends one operation.  key_b follows key_a (the tracking key is
  * number, '\0', shipment key); either may be empty.
  */
-static void batch_append(struct mp_store_batch *batch, enum family family, const char *key_a,
-                         size_t key_a_size, const char *key_b, size_t key_b_size,
-                         bool key_separator, const char *value, size_t value_size)
+static void batch_append(struct mp_store_batch *batch, enum family family, enum batch_op_kind kind,
+                         const char *key_a, size_t key_a_size, const char *key_b,
+                         size_t key_b_size, bool key_separator, const char *value,
+                         size_t value_size)
 {
     MP_ASSERT(value_size <= MP_STORE_VALUE_SIZE_MAX);
     MP_ASSERT(value != NULL || value_size == 0);
@@ -835,8 +903,11 @@ static void batch_append(struct mp_store_batch *batch, enum family family, const
         .key_size = (uint32_t)key_size,
         .value_size = (uint32_t)value_size,
         .family = family,
+        .kind = kind,
     };
     batch->byte_count += key_size + value_size;
+    if (kind == OP_APPEND)
+        batch->append_count++;
 }
 
 void mp_store_batch_put_shipment(struct mp_store_batch *batch, const char *key, size_t key_size,
@@ -844,7 +915,7 @@ void mp_store_batch_put_shipment(struct mp_store_batch *batch, const char *key, 
 {
     MP_ASSERT(batch != NULL);
     MP_ASSERT(key != NULL && key_size > 0 && key_size <= MP_SHIPMENT_KEY_SIZE_MAX);
-    batch_append(batch, FAMILY_SHIPMENTS, key, key_size, NULL, 0, false, value, value_size);
+    batch_append(batch, FAMILY_SHIPMENTS, OP_PUT, key, key_size, NULL, 0, false, value, value_size);
 }
 
 void mp_store_batch_put_tracking(struct mp_store_batch *batch, const char *tracking_number,
@@ -858,20 +929,20 @@ void mp_store_batch_put_tracking(struct mp_store_batch *batch, const char *track
               shipment_key_size <= MP_SHIPMENT_KEY_SIZE_MAX);
     /* A '\0' inside the number would make the key ambiguous. */
     MP_ASSERT(memchr(tracking_number, '\0', tracking_number_size) == NULL);
-    batch_append(batch, FAMILY_TRACKING, tracking_number, tracking_number_size, shipment_key,
+    batch_append(batch, FAMILY_TRACKING, OP_PUT, tracking_number, tracking_number_size, shipment_key,
                  shipment_key_size, true, NULL, 0);
 }
 
 void mp_store_batch_add_outbox(struct mp_store_batch *batch, const char *value, size_t value_size)
 {
     MP_ASSERT(batch != NULL);
-    batch_append(batch, FAMILY_OUTBOX, NULL, 0, NULL, 0, false, value, value_size);
+    batch_append(batch, FAMILY_OUTBOX, OP_APPEND, NULL, 0, NULL, 0, false, value, value_size);
 }
 
 void mp_store_batch_add_reject(struct mp_store_batch *batch, const char *value, size_t value_size)
 {
     MP_ASSERT(batch != NULL);
-    batch_append(batch, FAMILY_REJECTS, NULL, 0, NULL, 0, false, value, value_size);
+    batch_append(batch, FAMILY_REJECTS, OP_APPEND, NULL, 0, NULL, 0, false, value, value_size);
 }
 
 void mp_store_batch_put_meta(struct mp_store_batch *batch, const char *key, size_t key_size,
@@ -879,7 +950,83 @@ void mp_store_batch_put_meta(struct mp_store_batch *batch, const char *key, size
 {
     MP_ASSERT(batch != NULL);
     MP_ASSERT(key != NULL && key_size > 0 && key_size <= MP_STORE_META_KEY_SIZE_MAX);
-    batch_append(batch, FAMILY_META, key, key_size, NULL, 0, false, value, value_size);
+    batch_append(batch, FAMILY_META, OP_PUT, key, key_size, NULL, 0, false, value, value_size);
+}
+
+void mp_store_batch_delete_outbox(struct mp_store_batch *batch, uint64_t sequence)
+{
+    MP_ASSERT(batch != NULL);
+    MP_ASSERT(sequence >= 1 && sequence < UINT64_MAX);
+    char key[SEQUENCE_KEY_SIZE];
+    sequence_encode(sequence, key);
+    batch_append(batch, FAMILY_OUTBOX, OP_DELETE, key, sizeof key, NULL, 0, false, NULL, 0);
+    if (batch->error == 0 && sequence + 1 > batch->outbox_deleted_next)
+        batch->outbox_deleted_next = sequence + 1;
+}
+
+void mp_store_batch_put_dlq(struct mp_store_batch *batch, uint64_t sequence, const char *value,
+                            size_t value_size)
+{
+    MP_ASSERT(batch != NULL);
+    MP_ASSERT(sequence >= 1 && sequence < UINT64_MAX);
+    char key[SEQUENCE_KEY_SIZE];
+    sequence_encode(sequence, key);
+    batch_append(batch, FAMILY_DLQ, OP_PUT, key, sizeof key, NULL, 0, false, value, value_size);
+}
+
+void mp_store_batch_delete_dlq(struct mp_store_batch *batch, uint64_t sequence)
+{
+    MP_ASSERT(batch != NULL);
+    MP_ASSERT(sequence >= 1 && sequence < UINT64_MAX);
+    char key[SEQUENCE_KEY_SIZE];
+    sequence_encode(sequence, key);
+    batch_append(batch, FAMILY_DLQ, OP_DELETE, key, sizeof key, NULL, 0, false, NULL, 0);
+}
+
+void mp_store_batch_put_meta_u64(struct mp_store_batch *batch, const char *key, uint64_t value)
+{
+    MP_ASSERT(key != NULL);
+    MP_ASSERT(strcmp(key, OUTBOX_FLOOR_KEY) != 0 && strcmp(key, SCHEMA_VERSION_KEY) != 0);
+    char text[24];
+    int size = snprintf(text, sizeof text, "%" PRIu64, value);
+    MP_ASSERT(size > 0 && (size_t)size < sizeof text);
+    mp_store_batch_put_meta(batch, key, strlen(key), text, (size_t)size);
+}
+
+/* Raises the floor to at least `next`; returns the floor to write. */
+static uint64_t outbox_floor_raise(struct mp_store *store, uint64_t next)
+{
+    uint64_t floor = atomic_load(&store->outbox_floor);
+    while (floor < next && !atomic_compare_exchange_weak(&store->outbox_floor, &floor, next))
+        ;
+    return floor > next ? floor : next;
+}
+
+/* Turns our batch into RocksDB's; appends take sequences from *outbox_next, *reject_next. */
+static void batch_fill(struct mp_store *store, const struct mp_store_batch *batch,
+                       rocksdb_writebatch_t *rocks, uint64_t *outbox_next, uint64_t *reject_next)
+{
+    rocksdb_writebatch_clear(rocks);
+    for (size_t i = 0; i < batch->op_count; i++) {
+        const struct batch_op *op = &batch->ops[i];
+        const char *key = batch->bytes + op->offset;
+        size_t key_size = op->key_size;
+        char sequence_key[SEQUENCE_KEY_SIZE];
+        if (op->kind == OP_APPEND) {
+            MP_ASSERT(op->family == FAMILY_OUTBOX || op->family == FAMILY_REJECTS);
+            uint64_t *next = op->family == FAMILY_OUTBOX ? outbox_next : reject_next;
+            MP_ASSERT(*next < UINT64_MAX);
+            sequence_encode((*next)++, sequence_key);
+            key = sequence_key;
+            key_size = SEQUENCE_KEY_SIZE;
+        }
+        /* put_cf and delete_cf copy the key, so the stack sequence_key may go. */
+        if (op->kind == OP_DELETE)
+            rocksdb_writebatch_delete_cf(rocks, store->families[op->family], key, key_size);
+        else
+            rocksdb_writebatch_put_cf(rocks, store->families[op->family], key, key_size,
+                                      batch->bytes + op->offset + op->key_size, op->value_size);
+    }
 }
 
 int mp_store_commit(struct mp_store *store, struct mp_store_batch *batch, bool sync)
@@ -896,44 +1043,52 @@ int mp_store_commit(struct mp_store *store, struct mp_store_batch *batch, bool s
                 store->disk_reserve_bytes + batch->byte_count)
             return -ENOSPC;
     }
-    bool busy = atomic_exchange(&store->committing, true);
-    MP_ASSERT(!busy);
+    /*
+     * A batch that appends needs the sequence counters, so only one such
+     * commit may run at a time (the commit thread's); it uses the store's
+     * RocksDB batch.  A batch of keyed puts and deletes (the ERP sender's,
+     * pull mode's) uses its own RocksDB batch and may run beside it.
+     */
+    bool appends = batch->append_count != 0;
+    rocksdb_writebatch_t *rocks = store->write_batch;
+    if (appends) {
+        bool busy = atomic_exchange(&store->committing, true);
+        MP_ASSERT(!busy);
+    } else {
+        if (batch->rocks == NULL)
+            batch->rocks = rocksdb_writebatch_create();
+        rocks = batch->rocks;
+    }
 
     uint64_t outbox_next = atomic_load_explicit(&store->outbox_sequence_next,
                                                 memory_order_relaxed);
     uint64_t reject_next = atomic_load_explicit(&store->reject_sequence_next,
                                                 memory_order_relaxed);
-    rocksdb_writebatch_clear(store->write_batch);
-    for (size_t i = 0; i < batch->op_count; i++) {
-        const struct batch_op *op = &batch->ops[i];
-        const char *key = batch->bytes + op->offset;
-        size_t key_size = op->key_size;
-        char sequence_key[SEQUENCE_KEY_SIZE];
-        if (op->family == FAMILY_OUTBOX || op->family == FAMILY_REJECTS) {
-            uint64_t *next = op->family == FAMILY_OUTBOX ? &outbox_next : &reject_next;
-            MP_ASSERT(*next < UINT64_MAX);
-            sequence_encode((*next)++, sequence_key);
-            key = sequence_key;
-            key_size = SEQUENCE_KEY_SIZE;
-        }
-        /* put_cf copies the key, so the stack sequence_key may go. */
-        rocksdb_writebatch_put_cf(store->write_batch, store->families[op->family], key, key_size,
-                                  batch->bytes + op->offset + op->key_size, op->value_size);
+    batch_fill(store, batch, rocks, &outbox_next, &reject_next);
+    if (batch->outbox_deleted_next != 0) {
+        /* A row can only be deleted once it was given its sequence. */
+        MP_ASSERT(batch->outbox_deleted_next <= outbox_next);
+        char text[24];
+        int size = snprintf(text, sizeof text, "%" PRIu64,
+                            outbox_floor_raise(store, batch->outbox_deleted_next));
+        rocksdb_writebatch_put_cf(rocks, store->families[FAMILY_META], OUTBOX_FLOOR_KEY,
+                                  strlen(OUTBOX_FLOOR_KEY), text, (size_t)size);
     }
 
     char *error = NULL;
     rocksdb_write(store->db, sync ? store->write_options_sync : store->write_options_async,
-                  store->write_batch, &error);
+                  rocks, &error);
     int rc = 0;
     if (error != NULL) {
         rc = error_drop(error);
-    } else {
+    } else if (appends) {
         atomic_store_explicit(&store->outbox_sequence_next, outbox_next, memory_order_release);
         atomic_store_explicit(&store->reject_sequence_next, reject_next, memory_order_release);
     }
     /* Drop RocksDB's copy of the bytes now rather than hold them until the next commit. */
-    rocksdb_writebatch_clear(store->write_batch);
-    atomic_store(&store->committing, false);
+    rocksdb_writebatch_clear(rocks);
+    if (appends)
+        atomic_store(&store->committing, false);
     return rc;
 }
 
@@ -1074,6 +1229,59 @@ int mp_store_scan_rejects(struct mp_store *store, uint64_t first_sequence, mp_st
     char start[SEQUENCE_KEY_SIZE];
     sequence_encode(first_sequence, start);
     return family_scan(store, FAMILY_REJECTS, start, sizeof start, NULL, 0, 0, fn, context);
+}
+
+int mp_store_scan_dlq(struct mp_store *store, uint64_t first_sequence, mp_store_scan_fn fn,
+                      void *context)
+{
+    char start[SEQUENCE_KEY_SIZE];
+    sequence_encode(first_sequence, start);
+    return family_scan(store, FAMILY_DLQ, start, sizeof start, NULL, 0, 0, fn, context);
+}
+
+int mp_store_get_outbox(struct mp_store *store, uint64_t sequence, char **value,
+                        size_t *value_size)
+{
+    char key[SEQUENCE_KEY_SIZE];
+    sequence_encode(sequence, key);
+    return family_get(store, FAMILY_OUTBOX, key, sizeof key, value, value_size);
+}
+
+int mp_store_get_dlq(struct mp_store *store, uint64_t sequence, char **value, size_t *value_size)
+{
+    char key[SEQUENCE_KEY_SIZE];
+    sequence_encode(sequence, key);
+    return family_get(store, FAMILY_DLQ, key, sizeof key, value, value_size);
+}
+
+int mp_store_get_meta_u64(struct mp_store *store, const char *key, uint64_t *value)
+{
+    MP_ASSERT(key != NULL && value != NULL);
+    char *text = NULL;
+    size_t size = 0;
+    int rc = family_get(store, FAMILY_META, key, strlen(key), &text, &size);
+    if (rc != 0)
+        return rc;
+    uint64_t found = 0;
+    if (size == 0 || size > 20)
+        rc = MP_ECORRUPT;
+    for (size_t i = 0; rc == 0 && i < size; i++) {
+        unsigned digit = (unsigned)(text[i] - '0');
+        if (digit > 9 || found > (UINT64_MAX - digit) / 10)
+            rc = MP_ECORRUPT;
+        else
+            found = found * 10 + digit;
+    }
+    free(text);
+    if (rc == 0)
+        *value = found;
+    return rc;
+}
+
+uint64_t mp_store_sequence_decode(const char *key, size_t key_size)
+{
+    MP_ASSERT(key != NULL && key_size == SEQUENCE_KEY_SIZE);
+    return sequence_decode(key);
 }
 
 int mp_store_scan_shipments(struct mp_store *store, mp_store_scan_fn fn, void *context)

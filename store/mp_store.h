@@ -139,13 +139,38 @@ void mp_store_batch_add_reject(struct mp_store_batch *batch, const char *value, 
 void mp_store_batch_put_meta(struct mp_store_batch *batch, const char *key, size_t key_size,
                              const char *value, size_t value_size);
 
+/* ---- ERP queue: settling outbox rows, the DLQ, counters in meta ---------- */
+
+/*
+ * Deletes a settled outbox row (delivered, or moved to the DLQ).  The
+ * commit also records, in meta "outbox_sequence_floor", one past the
+ * highest outbox sequence ever deleted, and open starts the outbox
+ * sequence past it: deleting the last rows never lets a number be handed
+ * out twice.  Deleting a sequence commit has not yet handed out asserts.
+ */
+void mp_store_batch_delete_outbox(struct mp_store_batch *batch, uint64_t sequence);
+/* DLQ: u64 big-endian sequence (the outbox sequence it had) -> value (mp_erp_dlq_encode). */
+void mp_store_batch_put_dlq(struct mp_store_batch *batch, uint64_t sequence, const char *value,
+                            size_t value_size);
+void mp_store_batch_delete_dlq(struct mp_store_batch *batch, uint64_t sequence);
+/*
+ * Puts a meta value as ASCII decimal ("erp.cursor", counters).  The keys
+ * "schema_version" and "outbox_sequence_floor" are the store's own.
+ */
+void mp_store_batch_put_meta_u64(struct mp_store_batch *batch, const char *key, uint64_t value);
+
 /*
  * Writes the batch atomically across families.  sync: fsync the WAL
  * before returning.  Outbox and reject entries get contiguous sequences in
  * the order they were added; the counters advance only when the write
  * succeeds.  Returns 0, -ENOMEM (a put into the batch failed to grow it;
- * nothing written) or MP_ESTORE.  The batch is left as it was (clear it to
- * reuse).  One thread at a time (it asserts), never on a read-only store.
+ * nothing written), -ENOSPC (disk reserve) or MP_ESTORE.  The batch is
+ * left as it was (clear it to reuse).  Never on a read-only store.
+ * Threads: batches that add outbox or reject entries commit one thread at
+ * a time (it asserts: the commit thread's, or an offline tool's); batches
+ * of keyed puts and deletes only (the ERP sender's, pull mode's) may
+ * commit from another thread at the same time.  The first commit of such
+ * a batch allocates its RocksDB batch, kept until the batch is destroyed.
  */
 int mp_store_commit(struct mp_store *store, struct mp_store_batch *batch, bool sync);
 
@@ -185,6 +210,20 @@ int mp_store_scan_tracking(struct mp_store *store, mp_store_scan_fn fn, void *co
 /* Outbox entries with sequence >= first_sequence, in order; key is the 8-byte BE sequence. */
 int mp_store_scan_outbox(struct mp_store *store, uint64_t first_sequence, mp_store_scan_fn fn,
                          void *context);
+/* DLQ entries with sequence >= first_sequence, in order; key is the 8-byte BE sequence. */
+int mp_store_scan_dlq(struct mp_store *store, uint64_t first_sequence, mp_store_scan_fn fn,
+                      void *context);
+/* The sequence an outbox, reject or DLQ scan's 8-byte key names. */
+uint64_t mp_store_sequence_decode(const char *key, size_t key_size);
+/*
+ * One outbox or DLQ value by sequence (malloc'd, mp_store_value_free):
+ * 0, MP_ENOTFOUND, -ENOMEM or MP_ESTORE.  Any thread.
+ */
+int mp_store_get_outbox(struct mp_store *store, uint64_t sequence, char **value,
+                        size_t *value_size);
+int mp_store_get_dlq(struct mp_store *store, uint64_t sequence, char **value, size_t *value_size);
+/* A meta value put by mp_store_batch_put_meta_u64: 0, MP_ENOTFOUND, MP_ECORRUPT or MP_ESTORE. */
+int mp_store_get_meta_u64(struct mp_store *store, const char *key, uint64_t *value);
 /* Reject entries with sequence >= first_sequence, in order. */
 int mp_store_scan_rejects(struct mp_store *store, uint64_t first_sequence, mp_store_scan_fn fn,
                           void *context);
@@ -202,8 +241,10 @@ int mp_store_get_meta(struct mp_store *store, const char *key, size_t key_size, 
 /*
  * The next sequence numbers commit will assign.  Sequences start at 1, so
  * a cursor of 0 means "nothing consumed".  They are found at open from the
- * last key of each family: never delete the last outbox or reject entry,
- * or a later open hands its number out again.  Any thread.
+ * last key of each family (for the outbox, and past the floor that
+ * mp_store_batch_delete_outbox keeps): never delete the last reject entry
+ * (nothing deletes rejects), or a later open hands its number out again.
+ * Any thread.
  */
 uint64_t mp_store_next_outbox_sequence(const struct mp_store *store);
 uint64_t mp_store_next_reject_sequence(const struct mp_store *store);

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -952,6 +953,185 @@ static void test_empty_commit(void **state)
     mp_store_close(store);
 }
 
+/* ---- ERP queue: outbox deletes, the sequence floor, the DLQ, meta counters ---- */
+
+static void test_outbox_delete_keeps_sequence_across_reopen(void **state)
+{
+    struct fixture *f = *state;
+    struct mp_store *store = open_store(f->path, false, MP_STORE_MEMTABLE_SKIPLIST);
+    struct mp_store_batch *batch = NULL;
+    assert_int_equal(mp_store_batch_create(&batch), 0);
+    mp_store_batch_add_outbox(batch, "o1", 2);
+    mp_store_batch_add_outbox(batch, "o2", 2);
+    mp_store_batch_add_outbox(batch, "o3", 2);
+    assert_int_equal(mp_store_commit(store, batch, true), 0);
+
+    /* Deleting the middle row leaves the others. */
+    mp_store_batch_clear(batch);
+    mp_store_batch_delete_outbox(batch, 2);
+    assert_int_equal(mp_store_commit(store, batch, true), 0);
+    struct collected c = {0};
+    assert_int_equal(mp_store_scan_outbox(store, 1, collect_sequence, &c), 0);
+    assert_string_equal(c.text, "1=o1;3=o3;");
+
+    /* Deleting the last rows, the highest among them, does not give their numbers out again. */
+    mp_store_batch_clear(batch);
+    mp_store_batch_delete_outbox(batch, 3);
+    mp_store_batch_delete_outbox(batch, 1);
+    assert_int_equal(mp_store_commit(store, batch, true), 0);
+    assert_int_equal(mp_store_next_outbox_sequence(store), 4);
+    mp_store_close(store);
+
+    store = open_store(f->path, false, MP_STORE_MEMTABLE_SKIPLIST);
+    assert_int_equal(mp_store_next_outbox_sequence(store), 4);
+    mp_store_batch_clear(batch);
+    mp_store_batch_add_outbox(batch, "o4", 2);
+    assert_int_equal(mp_store_commit(store, batch, true), 0);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(mp_store_scan_outbox(store, 1, collect_sequence, &c), 0);
+    assert_string_equal(c.text, "4=o4;");
+    mp_store_close(store);
+
+    /* A read-only open sees the same floor. */
+    store = open_store(f->path, true, MP_STORE_MEMTABLE_SKIPLIST);
+    assert_int_equal(mp_store_next_outbox_sequence(store), 5);
+    mp_store_close(store);
+
+    /* Deleting everything, the last row included, and reopening: still past it. */
+    store = open_store(f->path, false, MP_STORE_MEMTABLE_SKIPLIST);
+    mp_store_batch_clear(batch);
+    mp_store_batch_delete_outbox(batch, 4);
+    assert_int_equal(mp_store_commit(store, batch, false), 0);
+    assert_int_equal(mp_store_flush(store), 0);
+    mp_store_close(store);
+    store = open_store(f->path, false, MP_STORE_MEMTABLE_SKIPLIST);
+    assert_int_equal(mp_store_next_outbox_sequence(store), 5);
+    mp_store_batch_destroy(batch);
+    mp_store_close(store);
+}
+
+static void test_dlq_put_get_scan_delete(void **state)
+{
+    struct fixture *f = *state;
+    struct mp_store *store = open_store(f->path, false, MP_STORE_MEMTABLE_SKIPLIST);
+    struct mp_store_batch *batch = NULL;
+    assert_int_equal(mp_store_batch_create(&batch), 0);
+    mp_store_batch_add_outbox(batch, "o1", 2);
+    mp_store_batch_add_outbox(batch, "o2", 2);
+    assert_int_equal(mp_store_commit(store, batch, true), 0);
+    /* Moving a row to the DLQ is one batch: put there, delete here. */
+    mp_store_batch_clear(batch);
+    mp_store_batch_put_dlq(batch, 1, "d1", 2);
+    mp_store_batch_delete_outbox(batch, 1);
+    mp_store_batch_put_dlq(batch, 300, "d300", 4);
+    assert_int_equal(mp_store_commit(store, batch, true), 0);
+
+    char *value = NULL;
+    size_t size = 0;
+    assert_int_equal(mp_store_get_dlq(store, 1, &value, &size), 0);
+    assert_int_equal(size, 2);
+    assert_memory_equal(value, "d1", 2);
+    mp_store_value_free(value);
+    assert_int_equal(mp_store_get_outbox(store, 1, &value, &size), MP_ENOTFOUND);
+    assert_int_equal(mp_store_get_outbox(store, 2, &value, &size), 0);
+    assert_memory_equal(value, "o2", 2);
+    mp_store_value_free(value);
+    assert_int_equal(mp_store_get_dlq(store, 2, &value, &size), MP_ENOTFOUND);
+
+    /* Scans are in sequence order (300 after 1, though "300" < "1" would not be). */
+    struct collected c = {0};
+    assert_int_equal(mp_store_scan_dlq(store, 1, collect_sequence, &c), 0);
+    assert_string_equal(c.text, "1=d1;300=d300;");
+    memset(&c, 0, sizeof c);
+    assert_int_equal(mp_store_scan_dlq(store, 2, collect_sequence, &c), 0);
+    assert_string_equal(c.text, "300=d300;");
+
+    mp_store_batch_clear(batch);
+    mp_store_batch_delete_dlq(batch, 1);
+    assert_int_equal(mp_store_commit(store, batch, true), 0);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(mp_store_scan_dlq(store, 1, collect_sequence, &c), 0);
+    assert_string_equal(c.text, "300=d300;");
+    /* The DLQ does not disturb the outbox sequence. */
+    assert_int_equal(mp_store_next_outbox_sequence(store), 3);
+    char key[8] = {0, 0, 0, 0, 0, 0, 1, 44};
+    assert_int_equal(mp_store_sequence_decode(key, sizeof key), 300);
+    mp_store_batch_destroy(batch);
+    mp_store_close(store);
+}
+
+static void test_meta_u64(void **state)
+{
+    struct fixture *f = *state;
+    struct mp_store *store = open_store(f->path, false, MP_STORE_MEMTABLE_SKIPLIST);
+    struct mp_store_batch *batch = NULL;
+    assert_int_equal(mp_store_batch_create(&batch), 0);
+    uint64_t value = 7;
+    assert_int_equal(mp_store_get_meta_u64(store, "erp.cursor", &value), MP_ENOTFOUND);
+    assert_int_equal(value, 7);
+    mp_store_batch_put_meta_u64(batch, "erp.cursor", UINT64_MAX);
+    mp_store_batch_put_meta_u64(batch, "erp.delivered_total", 0);
+    mp_store_batch_put_meta(batch, "erp.bad", 7, "12x", 3);
+    assert_int_equal(mp_store_commit(store, batch, true), 0);
+    assert_int_equal(mp_store_get_meta_u64(store, "erp.cursor", &value), 0);
+    assert_true(value == UINT64_MAX);
+    assert_int_equal(mp_store_get_meta_u64(store, "erp.delivered_total", &value), 0);
+    assert_int_equal(value, 0);
+    assert_int_equal(mp_store_get_meta_u64(store, "erp.bad", &value), MP_ECORRUPT);
+    mp_store_batch_destroy(batch);
+    mp_store_close(store);
+}
+
+/* A keyed-only batch commits from another thread while the commit thread appends. */
+struct keyed_writer {
+    struct mp_store *store;
+    int rounds;
+    int failures;
+};
+
+static void *keyed_writer_main(void *argument)
+{
+    struct keyed_writer *writer = argument;
+    struct mp_store_batch *batch = NULL;
+    if (mp_store_batch_create(&batch) != 0) {
+        writer->failures++;
+        return NULL;
+    }
+    for (int round = 0; round < writer->rounds; round++) {
+        mp_store_batch_clear(batch);
+        mp_store_batch_put_dlq(batch, (uint64_t)round + 1, "d", 1);
+        mp_store_batch_put_meta_u64(batch, "erp.delivered_total", (uint64_t)round);
+        if (mp_store_commit(writer->store, batch, false) != 0)
+            writer->failures++;
+    }
+    mp_store_batch_destroy(batch);
+    return NULL;
+}
+
+static void test_keyed_commit_beside_appending_commit(void **state)
+{
+    struct fixture *f = *state;
+    struct mp_store *store = open_store(f->path, false, MP_STORE_MEMTABLE_SKIPLIST);
+    struct keyed_writer writer = {store, 2000, 0};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, keyed_writer_main, &writer), 0);
+    struct mp_store_batch *batch = NULL;
+    assert_int_equal(mp_store_batch_create(&batch), 0);
+    for (int round = 0; round < 2000; round++) {
+        mp_store_batch_clear(batch);
+        mp_store_batch_add_outbox(batch, "o", 1);
+        assert_int_equal(mp_store_commit(store, batch, false), 0);
+    }
+    pthread_join(thread, NULL);
+    assert_int_equal(writer.failures, 0);
+    assert_int_equal(mp_store_next_outbox_sequence(store), 2001);
+    uint64_t value = 0;
+    assert_int_equal(mp_store_get_meta_u64(store, "erp.delivered_total", &value), 0);
+    assert_int_equal(value, 1999);
+    mp_store_batch_destroy(batch);
+    mp_store_close(store);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -986,6 +1166,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_properties, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_reserve_and_clear, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_delete_keeps_sequence_across_reopen, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_dlq_put_get_scan_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_meta_u64, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyed_commit_beside_appending_commit, setup,
+                                        teardown),
     };
     /* cmocka returns the failure count; meson wants 0 or 1. */
     return cmocka_run_group_tests(tests, NULL, NULL) == 0 ? 0 : 1;
