@@ -457,6 +457,7 @@ struct mp_gen {
     uint32_t *first_event;   /* [shipment_count + 1]: distinct events before each shipment */
     uint32_t *copy_counts;   /* [distinct_count]: emissions of each distinct event */
     struct gen_entry *entries; /* [event_count], in emission order */
+    uint8_t *feeds;          /* [shipment_count] enum mp_gen_feed, when native_rate > 0 */
     uint64_t event_count;
     uint64_t distinct_count;
     uint64_t cursor;
@@ -1350,6 +1351,21 @@ static int gen_render_step(const struct gen_plan *plan, uint32_t step_index, uns
     return 0;
 }
 
+/* Native payloads (at the end of the file): the feed of a shipment and what its codes mean. */
+/*
+ * A checkpoint as one source writes it: its status fields and what
+ * FORMATS.md's mapping table says they mean.
+ */
+struct gen_native_status {
+    const char *status;   /* EasyPost status, AfterShip tag, Shippo status, UPS type, 17TRACK sub_status */
+    const char *detail;   /* EasyPost status_detail, AfterShip subtag, Shippo substatus, UPS code, 17TRACK stage */
+    const char *code;     /* UPS descriptionCode; NULL elsewhere */
+    uint8_t milestone;
+    uint8_t reason;
+};
+static enum mp_gen_feed gen_feed_of(const struct mp_gen *gen, const struct gen_plan *plan);
+static struct gen_native_status gen_native_status_of(enum mp_gen_feed feed, const struct gen_step *step);
+
 /* ------------------------------------------------------------------------
  * Configuration
  * ---------------------------------------------------------------------- */
@@ -1366,6 +1382,8 @@ void mp_gen_config_default(struct mp_gen_config *config)
     config->shuffle_window = MP_GEN_WINDOW_DEFAULT;
     config->zipf_s = 0.0;
     config->start_time_ms = GEN_START_TIME_DEFAULT_MS;
+    config->native_rate = 0.0;
+    config->native_events_max = 32;
     config->rates = (struct mp_gen_rates){
         .exception = 0.06,
         .attempt = 0.08,
@@ -1450,6 +1468,12 @@ int mp_gen_config_check(const struct mp_gen_config *config, char *message, size_
         !gen_rate_valid(rates->returned) || !gen_rate_valid(rates->lost) ||
         !gen_rate_valid(rates->damaged) || !gen_rate_valid(rates->cancelled))
         return gen_refuse(message, message_size, "every lifecycle rate must be from 0 to 1");
+    if (!gen_rate_valid(config->native_rate))
+        return gen_refuse(message, message_size, "the native rate must be from 0 to 1");
+    if (config->native_rate > 0 &&
+        (config->native_events_max < 1 || config->native_events_max > MP_GEN_NATIVE_EVENTS_MAX))
+        return gen_refuse(message, message_size, "native_events_max must be from 1 to %u",
+                          MP_GEN_NATIVE_EVENTS_MAX);
     if (rates->returned + rates->lost + rates->cancelled > 1.0)
         return gen_refuse(message, message_size,
                           "the returned, lost and cancelled rates must add up to at most 1");
@@ -1751,6 +1775,19 @@ int mp_gen_create(const struct mp_gen_config *config, struct mp_gen **out)
         mp_gen_destroy(gen);
         return result;
     }
+    if (config->native_rate > 0) {
+        /* Each emission asks for its shipment's feed: plan every shipment once, now. */
+        gen->feeds = malloc(config->shipment_count);
+        if (gen->feeds == NULL) {
+            mp_gen_destroy(gen);
+            return -ENOMEM;
+        }
+        struct gen_plan plan;
+        for (uint32_t index = 0; index < config->shipment_count; index++) {
+            gen_plan_of(gen, index, &plan);
+            gen->feeds[index] = (uint8_t)gen_feed_of(gen, &plan);
+        }
+    }
     *out = gen;
     return 0;
 }
@@ -1762,6 +1799,7 @@ void mp_gen_destroy(struct mp_gen *gen)
     free(gen->first_event);
     free(gen->copy_counts);
     free(gen->entries);
+    free(gen->feeds);
     free(gen);
 }
 
@@ -1790,6 +1828,18 @@ int mp_gen_next_ref(struct mp_gen *gen, char *line, size_t capacity, size_t *siz
 int mp_gen_next(struct mp_gen *gen, char *line, size_t capacity, size_t *size)
 {
     return mp_gen_next_ref(gen, line, capacity, size, NULL);
+}
+
+int mp_gen_skip(struct mp_gen *gen, struct mp_gen_ref *ref)
+{
+    MP_ASSERT(gen != NULL && ref != NULL);
+    if (gen->cursor >= gen->event_count)
+        return 0;
+    const struct gen_entry *entry = &gen->entries[gen->cursor];
+    *ref = (struct mp_gen_ref){entry->shipment_index, entry->step_index, entry->variant,
+                               entry->duplicate != 0};
+    gen->cursor++;
+    return 1;
 }
 
 void mp_gen_rewind(struct mp_gen *gen)
@@ -1857,6 +1907,7 @@ int mp_gen_shipment_events(const struct mp_gen *gen, uint32_t shipment_index,
         return MP_ETOOBIG;
     struct gen_plan plan;
     gen_plan_of(gen, shipment_index, &plan);
+    enum mp_gen_feed feed = mp_gen_shipment_feed(gen, shipment_index);
     uint32_t first = gen->first_event[shipment_index];
     for (uint32_t index = 0; index < distinct; index++) {
         struct gen_step step;
@@ -1870,6 +1921,29 @@ int mp_gen_shipment_events(const struct mp_gen *gen, uint32_t shipment_index,
             .event_time_ms = step.time_ms,
             .copy_count = gen->copy_counts[first + index],
         };
+        if (feed != MP_GEN_FEED_CANONICAL) {
+            /* What the native checkpoint says, by FORMATS.md's tables; no payload facts. */
+            struct gen_native_status native = gen_native_status_of(feed, &step);
+            events[index].milestone = native.milestone;
+            events[index].reason = native.reason;
+            if (feed == MP_GEN_FEED_UPS)
+                events[index].event_time_ms -= events[index].event_time_ms % 1000;
+            continue;
+        }
+        /* The same conditions gen_render_step() writes these fields under. */
+        if (plan.has_shipment_ref &&
+            (step.kind == GEN_KIND_LABEL || step.kind == GEN_KIND_PICKUP ||
+             step.kind == GEN_KIND_DELIVERED || step.kind == GEN_KIND_RETURNED))
+            events[index].shipment_ref = plan.shipment_ref;
+        char text[MP_TIME_TEXT_SIZE];
+        if (gen_format_edd(&plan, &step, text)) {
+            struct mp_time_parsed parsed;
+            int parse_result = mp_time_parse(text, strlen(text), &parsed);
+            MP_ASSERT(parse_result == 0);
+            events[index].has_estimated_delivery = true;
+            events[index].estimated_delivery_date_only = parsed.date_only;
+            events[index].estimated_delivery_ms = parsed.utc_ms;
+        }
     }
     *count = distinct;
     return 0;
@@ -1911,4 +1985,721 @@ int mp_gen_render(const struct mp_gen *gen, uint32_t shipment_index, uint16_t st
         return result;
     *size = written;
     return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Load over time and named profiles
+ * ---------------------------------------------------------------------- */
+
+double mp_gen_burst_multiplier(const struct mp_gen_burst *burst, double elapsed_s)
+{
+    if (burst == NULL || elapsed_s < 0)
+        return 1.0;
+    double multiplier = 1.0;
+    if (burst->kind == MP_GEN_BURST_RAMP || burst->kind == MP_GEN_BURST_HOLIDAY) {
+        double from = burst->ramp_from > 0 ? burst->ramp_from : 1.0;
+        double to = burst->ramp_to > 0 ? burst->ramp_to : from;
+        double progress = burst->ramp_s > 0 ? elapsed_s / burst->ramp_s : 1.0;
+        if (progress > 1.0)
+            progress = 1.0;
+        multiplier = from + (to - from) * progress;
+    }
+    if ((burst->kind == MP_GEN_BURST_SPIKES || burst->kind == MP_GEN_BURST_HOLIDAY) &&
+        burst->spike_period_s > 0 && burst->spike_multiplier > 0) {
+        /* The spike sits at the end of each period: the cut-off comes after the day's build-up. */
+        double into_period = fmod(elapsed_s, burst->spike_period_s);
+        if (into_period >= burst->spike_period_s - burst->spike_length_s)
+            multiplier *= burst->spike_multiplier;
+    }
+    return multiplier > 0 ? multiplier : 1.0;
+}
+
+int mp_gen_profile_get(const char *name, struct mp_gen_profile *profile)
+{
+    MP_ASSERT(name != NULL && profile != NULL);
+    memset(profile, 0, sizeof *profile);
+    mp_gen_config_default(&profile->config);
+    struct mp_gen_config *config = &profile->config;
+    profile->connections = 8;
+    profile->pipeline_depth = 4;
+    profile->batch_events = 100;
+    if (strcmp(name, "default") == 0) {
+        /* Exactly what `milepost-bench gen` writes without options. */
+        profile->name = "default";
+        profile->summary = "the gen command's defaults: 1,000,000 events over 200,000 shipments";
+        profile->burst = (struct mp_gen_burst){.kind = MP_GEN_BURST_STEADY};
+        return 0;
+    }
+    if (strcmp(name, "smoke") == 0) {
+        /* Seconds: every lifecycle branch shows up, small enough to check every shipment. */
+        profile->name = "smoke";
+        profile->summary = "20,000 events over 2,000 shipments, 25% duplicates, window shuffle, "
+                           "30% of shipments as native webhooks; seconds";
+        config->shipment_count = 2000;
+        config->event_count = 20000;
+        config->duplicate_rate = 0.25;
+        config->shuffle = MP_GEN_SHUFFLE_WINDOW;
+        config->shuffle_window = 256;
+        config->zipf_s = 0.8;
+        config->rates.exception = 0.10;
+        config->rates.attempt = 0.10;
+        config->rates.returned = 0.05;
+        config->rates.lost = 0.03;
+        config->rates.damaged = 0.05;
+        config->rates.cancelled = 0.05;
+        config->native_rate = 0.30;
+        profile->connections = 4;
+        profile->pipeline_depth = 2;
+        profile->batch_events = 50;
+        profile->burst = (struct mp_gen_burst){.kind = MP_GEN_BURST_STEADY};
+        return 0;
+    }
+    if (strcmp(name, "peak") == 0) {
+        /* Peak season: a million events over 100,000 shipments, busy
+         * shipments much busier (Zipf 1.0), retries and aggregator resends
+         * as 30% duplicates, late scans moved by up to 4,096 positions. */
+        profile->name = "peak";
+        profile->summary = "1,000,000 events over 100,000 shipments, Zipf 1.0, 30% duplicates, "
+                           "window 4096, 25% of shipments as native webhooks; holiday ramp "
+                           "1x-3x with 10x cut-off spikes";
+        config->shipment_count = 100000;
+        config->event_count = 1000000;
+        config->duplicate_rate = 0.30;
+        config->shuffle = MP_GEN_SHUFFLE_WINDOW;
+        config->shuffle_window = 4096;
+        config->zipf_s = 1.0;
+        config->rates.exception = 0.08;
+        config->rates.attempt = 0.12;
+        config->rates.returned = 0.03;
+        config->rates.lost = 0.005;
+        config->rates.damaged = 0.01;
+        config->rates.cancelled = 0.02;
+        config->native_rate = 0.25;
+        profile->connections = 16;
+        profile->pipeline_depth = 4;
+        profile->batch_events = 100;
+        profile->burst = (struct mp_gen_burst){
+            .kind = MP_GEN_BURST_HOLIDAY,
+            .spike_multiplier = 10.0,
+            .spike_period_s = 20.0,
+            .spike_length_s = 2.0,
+            .ramp_from = 1.0,
+            .ramp_to = 3.0,
+            .ramp_s = 60.0,
+        };
+        return 0;
+    }
+    if (strcmp(name, "storm") == 0) {
+        /* Duplicate and out-of-order storms: 80% copies, a full shuffle
+         * (every event anywhere), and a few very hot shipments. */
+        profile->name = "storm";
+        profile->summary = "1,000,000 events over 20,000 shipments, Zipf 1.2, 80% duplicates, "
+                           "full shuffle, 20% of shipments as native webhooks; 10x spikes";
+        config->shipment_count = 20000;
+        config->event_count = 1000000;
+        config->duplicate_rate = 0.80;
+        config->shuffle = MP_GEN_SHUFFLE_FULL;
+        config->zipf_s = 1.2;
+        config->native_rate = 0.20;
+        profile->connections = 16;
+        profile->pipeline_depth = 4;
+        profile->batch_events = 100;
+        profile->burst = (struct mp_gen_burst){
+            .kind = MP_GEN_BURST_SPIKES,
+            .spike_multiplier = 10.0,
+            .spike_period_s = 10.0,
+            .spike_length_s = 2.0,
+        };
+        return 0;
+    }
+    return MP_EINVAL;
+}
+
+/* ------------------------------------------------------------------------
+ * Native webhook payloads
+ * ---------------------------------------------------------------------- */
+
+static const char *const gen_feed_names[MP_GEN_FEED_COUNT] = {
+    "canonical", "easypost", "aftership", "shippo", "ups", "17track",
+};
+
+const char *mp_gen_feed_name(enum mp_gen_feed feed)
+{
+    MP_ASSERT((unsigned)feed < MP_GEN_FEED_COUNT);
+    return gen_feed_names[feed];
+}
+
+bool mp_gen_feed_sends_history(enum mp_gen_feed feed)
+{
+    return feed != MP_GEN_FEED_CANONICAL && feed != MP_GEN_FEED_UPS;
+}
+
+bool mp_gen_feed_derives_pickup(enum mp_gen_feed feed)
+{
+    return feed == MP_GEN_FEED_EASYPOST;
+}
+
+/*
+ * The feed of a planned shipment: its own draw (mixed from the plan's
+ * hash), so the native rate never shifts any other trait.
+ */
+static enum mp_gen_feed gen_feed_of(const struct mp_gen *gen, const struct gen_plan *plan)
+{
+    const struct mp_gen_config *config = &gen->config;
+    if (config->native_rate <= 0 || plan->step_count == 0 ||
+        plan->step_count > config->native_events_max)
+        return MP_GEN_FEED_CANONICAL;
+    uint64_t state = gen_mix(plan->hash ^ UINT64_C(0x9e6c63d0676a9a99));
+    if (gen_unit(gen_splitmix(&state)) >= config->native_rate)
+        return MP_GEN_FEED_CANONICAL;
+    uint32_t pick = gen_below(gen_splitmix(&state), MP_GEN_FEED_COUNT - 1) + 1;
+    if (pick == MP_GEN_FEED_UPS && plan->carrier != MP_GEN_CARRIER_UPS) {
+        /* Track Alert is UPS's own: other carriers' shipments take another source. */
+        static const uint8_t others[] = {MP_GEN_FEED_EASYPOST, MP_GEN_FEED_AFTERSHIP,
+                                         MP_GEN_FEED_SHIPPO, MP_GEN_FEED_17TRACK};
+        pick = others[gen_below(gen_splitmix(&state), sizeof others)];
+    }
+    return (enum mp_gen_feed)pick;
+}
+
+enum mp_gen_feed mp_gen_shipment_feed(const struct mp_gen *gen, uint32_t shipment_index)
+{
+    MP_ASSERT(gen != NULL);
+    if (shipment_index >= gen->config.shipment_count || gen->feeds == NULL)
+        return MP_GEN_FEED_CANONICAL;
+    return (enum mp_gen_feed)gen->feeds[shipment_index];
+}
+
+int mp_gen_peek_feed(const struct mp_gen *gen)
+{
+    MP_ASSERT(gen != NULL);
+    if (gen->cursor >= gen->event_count)
+        return -1;
+    return (int)mp_gen_shipment_feed(gen, gen->entries[gen->cursor].shipment_index);
+}
+
+
+#define GEN_NATIVE(status, detail, code, milestone, reason)                               \
+    (struct gen_native_status){status, detail, code, MP_MILESTONE_##milestone, MP_REASON_##reason}
+
+static struct gen_native_status gen_native_easypost(const struct gen_step *step)
+{
+    switch (step->kind) {
+    case GEN_KIND_LABEL: return GEN_NATIVE("pre_transit", "label_created", NULL, LABEL_CREATED, NONE);
+    case GEN_KIND_PICKUP:
+        return GEN_NATIVE("in_transit", "received_at_origin_facility", NULL, PICKED_UP, NONE);
+    case GEN_KIND_ARRIVED: return GEN_NATIVE("in_transit", "arrived_at_facility", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_DEPARTED: return GEN_NATIVE("in_transit", "departed_facility", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_PROCESSING: return GEN_NATIVE("in_transit", "in_transit", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_OUT:
+        return GEN_NATIVE("out_for_delivery", "out_for_delivery", NULL, OUT_FOR_DELIVERY, NONE);
+    case GEN_KIND_ATTEMPT:
+        return GEN_NATIVE("failure", "delivery_exception", NULL, DELIVERY_ATTEMPTED, NONE);
+    case GEN_KIND_PICKUP_POINT:
+        return GEN_NATIVE("available_for_pickup", "arrived_at_pickup_location", NULL,
+                          AVAILABLE_FOR_PICKUP, NONE);
+    case GEN_KIND_EXCEPTION:
+        switch (step->reason) {
+        case MP_REASON_DELAY: return GEN_NATIVE("in_transit", "delayed", NULL, EXCEPTION, DELAY);
+        case MP_REASON_WEATHER: return GEN_NATIVE("in_transit", "weather_delay", NULL, EXCEPTION, WEATHER);
+        case MP_REASON_HELD: return GEN_NATIVE("in_transit", "held", NULL, EXCEPTION, HELD);
+        case MP_REASON_MISROUTED: return GEN_NATIVE("in_transit", "missorted", NULL, EXCEPTION, MISROUTED);
+        case MP_REASON_REFUSED: return GEN_NATIVE("in_transit", "refused", NULL, EXCEPTION, REFUSED);
+        default: return GEN_NATIVE("failure", "failure", NULL, EXCEPTION, OTHER);
+        }
+    case GEN_KIND_DAMAGED: return GEN_NATIVE("in_transit", "damaged", NULL, DAMAGED, NONE);
+    /* EasyPost has no "returned to sender" code of its own (FORMATS.md 2). */
+    case GEN_KIND_RETURN:
+    case GEN_KIND_RETURNED:
+        return GEN_NATIVE("return_to_sender", "return", NULL, RETURN_TO_SENDER, NONE);
+    case GEN_KIND_DELIVERED: return GEN_NATIVE("delivered", "status_update", NULL, DELIVERED, NONE);
+    case GEN_KIND_LOST: return GEN_NATIVE("failure", "lost", NULL, LOST, NONE);
+    default: return GEN_NATIVE("cancelled", "cancelled", NULL, CANCELLED, NONE);
+    }
+}
+
+static struct gen_native_status gen_native_aftership(const struct gen_step *step)
+{
+    switch (step->kind) {
+    case GEN_KIND_LABEL: return GEN_NATIVE("InfoReceived", "InfoReceived_001", NULL, LABEL_CREATED, NONE);
+    case GEN_KIND_PICKUP: return GEN_NATIVE("InTransit", "InTransit_002", NULL, PICKED_UP, NONE);
+    case GEN_KIND_ARRIVED: return GEN_NATIVE("InTransit", "InTransit_003", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_DEPARTED: return GEN_NATIVE("InTransit", "InTransit_007", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_PROCESSING: return GEN_NATIVE("InTransit", "InTransit_001", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_OUT:
+        return GEN_NATIVE("OutForDelivery", "OutForDelivery_001", NULL, OUT_FOR_DELIVERY, NONE);
+    case GEN_KIND_ATTEMPT:
+        if (step->reason == MP_REASON_RECIPIENT_UNAVAILABLE)
+            return GEN_NATIVE("AttemptFail", "AttemptFail_002", NULL, DELIVERY_ATTEMPTED,
+                              RECIPIENT_UNAVAILABLE);
+        return GEN_NATIVE("AttemptFail", "AttemptFail_001", NULL, DELIVERY_ATTEMPTED, NONE);
+    case GEN_KIND_PICKUP_POINT:
+        return GEN_NATIVE("AvailableForPickup", "AvailableForPickup_001", NULL, AVAILABLE_FOR_PICKUP,
+                          NONE);
+    case GEN_KIND_EXCEPTION:
+        switch (step->reason) {
+        case MP_REASON_ADDRESS: return GEN_NATIVE("Exception", "Exception_007", NULL, EXCEPTION, ADDRESS);
+        case MP_REASON_REFUSED: return GEN_NATIVE("Exception", "Exception_003", NULL, EXCEPTION, REFUSED);
+        case MP_REASON_CUSTOMS: return GEN_NATIVE("Exception", "Exception_004", NULL, EXCEPTION, CUSTOMS);
+        case MP_REASON_DELAY: return GEN_NATIVE("Exception", "Exception_005", NULL, EXCEPTION, DELAY);
+        case MP_REASON_WEATHER: return GEN_NATIVE("Exception", "Exception_017", NULL, EXCEPTION, WEATHER);
+        case MP_REASON_PAYMENT_DUE:
+            return GEN_NATIVE("Exception", "Exception_006", NULL, EXCEPTION, PAYMENT_DUE);
+        case MP_REASON_NOT_COLLECTED:
+            return GEN_NATIVE("Exception", "Exception_008", NULL, EXCEPTION, NOT_COLLECTED);
+        case MP_REASON_PROHIBITED:
+            return GEN_NATIVE("Exception", "Exception_009", NULL, EXCEPTION, PROHIBITED);
+        default: return GEN_NATIVE("Exception", "Exception_001", NULL, EXCEPTION, OTHER);
+        }
+    case GEN_KIND_DAMAGED: return GEN_NATIVE("Exception", "Exception_012", NULL, DAMAGED, NONE);
+    case GEN_KIND_RETURN: return GEN_NATIVE("Exception", "Exception_010", NULL, RETURN_TO_SENDER, NONE);
+    case GEN_KIND_RETURNED: return GEN_NATIVE("Exception", "Exception_011", NULL, RETURNED_TO_SENDER, NONE);
+    case GEN_KIND_DELIVERED: return GEN_NATIVE("Delivered", "Delivered_001", NULL, DELIVERED, NONE);
+    case GEN_KIND_LOST: return GEN_NATIVE("Exception", "Exception_013", NULL, LOST, NONE);
+    /* AfterShip has no cancellation: a voided label shows as an exception. */
+    default: return GEN_NATIVE("Exception", "Exception_001", NULL, EXCEPTION, OTHER);
+    }
+}
+
+static struct gen_native_status gen_native_shippo(const struct gen_step *step)
+{
+    switch (step->kind) {
+    case GEN_KIND_LABEL:
+        return GEN_NATIVE("PRE_TRANSIT", "information_received", NULL, LABEL_CREATED, NONE);
+    case GEN_KIND_PICKUP: return GEN_NATIVE("TRANSIT", "package_accepted", NULL, PICKED_UP, NONE);
+    case GEN_KIND_ARRIVED: return GEN_NATIVE("TRANSIT", "package_arrived", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_DEPARTED: return GEN_NATIVE("TRANSIT", "package_departed", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_PROCESSING: return GEN_NATIVE("TRANSIT", "package_processed", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_OUT: return GEN_NATIVE("TRANSIT", "out_for_delivery", NULL, OUT_FOR_DELIVERY, NONE);
+    case GEN_KIND_ATTEMPT:
+        return GEN_NATIVE("TRANSIT", "delivery_attempted", NULL, DELIVERY_ATTEMPTED, NONE);
+    case GEN_KIND_PICKUP_POINT:
+        return GEN_NATIVE("TRANSIT", "pickup_available", NULL, AVAILABLE_FOR_PICKUP, NONE);
+    case GEN_KIND_EXCEPTION:
+        switch (step->reason) {
+        case MP_REASON_ADDRESS: return GEN_NATIVE("TRANSIT", "address_issue", NULL, EXCEPTION, ADDRESS);
+        case MP_REASON_DELAY: return GEN_NATIVE("TRANSIT", "delayed", NULL, EXCEPTION, DELAY);
+        case MP_REASON_HELD: return GEN_NATIVE("TRANSIT", "package_held", NULL, EXCEPTION, HELD);
+        default: return GEN_NATIVE("TRANSIT", "contact_carrier", NULL, EXCEPTION, OTHER);
+        }
+    case GEN_KIND_DAMAGED: return GEN_NATIVE("TRANSIT", "package_damaged", NULL, DAMAGED, NONE);
+    /* Shippo's RETURNED covers the way back and the arrival alike (FORMATS.md 4). */
+    case GEN_KIND_RETURN:
+    case GEN_KIND_RETURNED:
+        return GEN_NATIVE("RETURNED", "return_to_sender", NULL, RETURN_TO_SENDER, NONE);
+    case GEN_KIND_DELIVERED: return GEN_NATIVE("DELIVERED", "delivered", NULL, DELIVERED, NONE);
+    case GEN_KIND_LOST:
+        if (step->reason == MP_REASON_DISPOSED)
+            return GEN_NATIVE("FAILURE", "package_disposed", NULL, LOST, DISPOSED);
+        return GEN_NATIVE("FAILURE", "package_lost", NULL, LOST, NONE);
+    /* Shippo has no cancellation either. */
+    default: return GEN_NATIVE("UNKNOWN", "other", NULL, UNKNOWN, NONE);
+    }
+}
+
+static struct gen_native_status gen_native_ups(const struct gen_step *step)
+{
+    switch (step->kind) {
+    case GEN_KIND_LABEL: return GEN_NATIVE("M", "MP", "003", LABEL_CREATED, NONE);
+    case GEN_KIND_PICKUP: return GEN_NATIVE("P", "PU", "038", PICKED_UP, NONE);
+    case GEN_KIND_ARRIVED: return GEN_NATIVE("I", "AR", "005", IN_TRANSIT, NONE);
+    case GEN_KIND_DEPARTED: return GEN_NATIVE("I", "DP", "010", IN_TRANSIT, NONE);
+    case GEN_KIND_PROCESSING: return GEN_NATIVE("I", "OR", "025", IN_TRANSIT, NONE);
+    case GEN_KIND_OUT: return GEN_NATIVE("I", "OT", "021", OUT_FOR_DELIVERY, NONE);
+    case GEN_KIND_ATTEMPT: return GEN_NATIVE("X", "48", "022", DELIVERY_ATTEMPTED, NONE);
+    case GEN_KIND_PICKUP_POINT: return GEN_NATIVE("I", "ZP", "161", AVAILABLE_FOR_PICKUP, NONE);
+    case GEN_KIND_EXCEPTION:
+        switch (step->reason) {
+        case MP_REASON_REFUSED: return GEN_NATIVE("X", "RF", "064", EXCEPTION, REFUSED);
+        case MP_REASON_ADDRESS: return GEN_NATIVE("X", "BA", "050", EXCEPTION, ADDRESS);
+        case MP_REASON_CUSTOMS: return GEN_NATIVE("X", "CD", "058", EXCEPTION, CUSTOMS);
+        case MP_REASON_WEATHER: return GEN_NATIVE("X", "WE", "032", EXCEPTION, WEATHER);
+        case MP_REASON_DELAY: return GEN_NATIVE("X", "DL", "046", EXCEPTION, DELAY);
+        case MP_REASON_PAYMENT_DUE: return GEN_NATIVE("X", "PD", "085", EXCEPTION, PAYMENT_DUE);
+        case MP_REASON_HELD: return GEN_NATIVE("X", "HD", "083", EXCEPTION, HELD);
+        case MP_REASON_UNDELIVERABLE: return GEN_NATIVE("X", "UD", "069", EXCEPTION, UNDELIVERABLE);
+        default: return GEN_NATIVE("X", "EX", "013", EXCEPTION, OTHER);
+        }
+    case GEN_KIND_DAMAGED: return GEN_NATIVE("X", "DM", "059", DAMAGED, NONE);
+    case GEN_KIND_RETURN: return GEN_NATIVE("X", "RS", "033", RETURN_TO_SENDER, NONE);
+    case GEN_KIND_DELIVERED: return GEN_NATIVE("D", "FS", "011", DELIVERED, NONE);
+    case GEN_KIND_RETURNED: return GEN_NATIVE("D", "RD", "034", RETURNED_TO_SENDER, NONE);
+    case GEN_KIND_LOST: return GEN_NATIVE("X", "LD", "149", LOST, DISPOSED);
+    default: return GEN_NATIVE("MV", "MV", "007", CANCELLED, NONE);
+    }
+}
+
+static struct gen_native_status gen_native_17track(const struct gen_step *step)
+{
+    switch (step->kind) {
+    case GEN_KIND_LABEL: return GEN_NATIVE("InfoReceived", "InfoReceived", NULL, LABEL_CREATED, NONE);
+    case GEN_KIND_PICKUP: return GEN_NATIVE("InTransit_PickedUp", "PickedUp", NULL, PICKED_UP, NONE);
+    case GEN_KIND_ARRIVED: return GEN_NATIVE("InTransit_Arrival", "Arrival", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_DEPARTED: return GEN_NATIVE("InTransit_Departure", "Departure", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_PROCESSING: return GEN_NATIVE("InTransit_Other", NULL, NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_OUT:
+        return GEN_NATIVE("OutForDelivery_Other", "OutForDelivery", NULL, OUT_FOR_DELIVERY, NONE);
+    case GEN_KIND_ATTEMPT:
+        if (step->reason == MP_REASON_RECIPIENT_UNAVAILABLE)
+            return GEN_NATIVE("DeliveryFailure_NoBody", NULL, NULL, DELIVERY_ATTEMPTED,
+                              RECIPIENT_UNAVAILABLE);
+        if (step->reason == MP_REASON_ADDRESS)
+            return GEN_NATIVE("DeliveryFailure_InvalidAddress", NULL, NULL, DELIVERY_ATTEMPTED, ADDRESS);
+        return GEN_NATIVE("DeliveryFailure_Other", NULL, NULL, DELIVERY_ATTEMPTED, NONE);
+    case GEN_KIND_PICKUP_POINT:
+        return GEN_NATIVE("AvailableForPickup_Other", "AvailableForPickup", NULL, AVAILABLE_FOR_PICKUP,
+                          NONE);
+    case GEN_KIND_EXCEPTION:
+        switch (step->reason) {
+        case MP_REASON_REFUSED: return GEN_NATIVE("Exception_Rejected", NULL, NULL, EXCEPTION, REFUSED);
+        case MP_REASON_DELAY: return GEN_NATIVE("Exception_Delayed", NULL, NULL, EXCEPTION, DELAY);
+        case MP_REASON_CUSTOMS:
+            return GEN_NATIVE("InTransit_CustomsRequiringInformation", NULL, NULL, EXCEPTION, CUSTOMS);
+        case MP_REASON_RECIPIENT_UNAVAILABLE:
+            return GEN_NATIVE("Exception_NoBody", NULL, NULL, EXCEPTION, RECIPIENT_UNAVAILABLE);
+        default: return GEN_NATIVE("Exception_Other", NULL, NULL, EXCEPTION, OTHER);
+        }
+    case GEN_KIND_DAMAGED: return GEN_NATIVE("Exception_Damage", NULL, NULL, DAMAGED, NONE);
+    case GEN_KIND_RETURN: return GEN_NATIVE("Exception_Returning", "Returning", NULL, RETURN_TO_SENDER, NONE);
+    case GEN_KIND_DELIVERED: return GEN_NATIVE("Delivered_Other", "Delivered", NULL, DELIVERED, NONE);
+    case GEN_KIND_RETURNED: return GEN_NATIVE("Exception_Returned", "Returned", NULL, RETURNED_TO_SENDER, NONE);
+    case GEN_KIND_LOST:
+        if (step->reason == MP_REASON_DISPOSED)
+            return GEN_NATIVE("Exception_Destroyed", NULL, NULL, LOST, DISPOSED);
+        return GEN_NATIVE("Exception_Lost", NULL, NULL, LOST, NONE);
+    default: return GEN_NATIVE("Exception_Cancel", NULL, NULL, CANCELLED, NONE);
+    }
+}
+
+static struct gen_native_status gen_native_status_of(enum mp_gen_feed feed, const struct gen_step *step)
+{
+    switch (feed) {
+    case MP_GEN_FEED_EASYPOST: return gen_native_easypost(step);
+    case MP_GEN_FEED_AFTERSHIP: return gen_native_aftership(step);
+    case MP_GEN_FEED_SHIPPO: return gen_native_shippo(step);
+    case MP_GEN_FEED_UPS: return gen_native_ups(step);
+    default: return gen_native_17track(step);
+    }
+}
+
+/* ISO 3166 alpha-3 for AfterShip's country_region (our cities' countries). */
+static const char *gen_alpha3(const char *alpha2)
+{
+    static const char *const pairs[][2] = {
+        {"US", "USA"}, {"GB", "GBR"}, {"DE", "DEU"}, {"FR", "FRA"}, {"NL", "NLD"}, {"CH", "CHE"},
+        {"SE", "SWE"}, {"GR", "GRC"}, {"AE", "ARE"}, {"IN", "IND"}, {"NP", "NPL"}, {"SG", "SGP"},
+        {"HK", "HKG"}, {"JP", "JPN"}, {"AU", "AUS"}, {"NZ", "NZL"}, {"BR", "BRA"}, {"CA", "CAN"},
+        {"MX", "MEX"},
+    };
+    for (size_t index = 0; index < sizeof pairs / sizeof pairs[0]; index++)
+        if (strcmp(pairs[index][0], alpha2) == 0)
+            return pairs[index][1];
+    return alpha2;
+}
+
+/* Each source's spelling of our carriers. */
+static const char *gen_native_carrier(enum mp_gen_feed feed, uint8_t carrier)
+{
+    static const char *const easypost[MP_GEN_CARRIER_COUNT] = {"UPS", "FedEx", "USPS", "DHLExpress",
+                                                               "OnTrac", "LaserShip"};
+    static const char *const aftership[MP_GEN_CARRIER_COUNT] = {"ups", "fedex", "usps", "dhl",
+                                                                "ontrac", "lasership"};
+    static const char *const shippo[MP_GEN_CARRIER_COUNT] = {"ups", "fedex", "usps", "dhl_express",
+                                                             "ontrac", "lasership"};
+    switch (feed) {
+    case MP_GEN_FEED_EASYPOST: return easypost[carrier];
+    case MP_GEN_FEED_AFTERSHIP: return aftership[carrier];
+    case MP_GEN_FEED_SHIPPO: return shippo[carrier];
+    default: return gen_carriers[carrier].name;
+    }
+}
+
+/* 17TRACK's integer carrier keys (UPS 100002 as in its samples; the rest ours). */
+static const uint32_t gen_17track_keys[MP_GEN_CARRIER_COUNT] = {100002, 100003, 21051, 100001,
+                                                                100143, 100052};
+
+static void gen_out_key(struct gen_out *out, const char *key)
+{
+    gen_out_string(out, key, false);
+    gen_out_char(out, ':');
+}
+
+static void gen_out_member(struct gen_out *out, const char *key, const char *value, bool comma)
+{
+    if (comma)
+        gen_out_char(out, ',');
+    gen_out_key(out, key);
+    if (value == NULL || value[0] == '\0')
+        gen_out_text(out, "null");
+    else
+        gen_out_string(out, value, false);
+}
+
+/* The instant as UTC text, and as the step's local wall clock with its offset. */
+static void gen_native_times(const struct gen_step *step, char utc[MP_TIME_TEXT_SIZE],
+                             char local[MP_TIME_TEXT_SIZE])
+{
+    mp_time_format_utc(step->time_ms, utc);
+    gen_format_time(step->time_ms, step->offset_min, false, local);
+}
+
+/* One checkpoint of a history payload. */
+static void gen_native_checkpoint(struct gen_out *out, enum mp_gen_feed feed, const struct gen_plan *plan,
+                                  const struct gen_step *step)
+{
+    const struct gen_city *city = &gen_cities[step->city];
+    const struct gen_status *text = &gen_statuses[gen_carriers[plan->carrier].family][step->kind];
+    struct gen_native_status status = gen_native_status_of(feed, step);
+    char utc[MP_TIME_TEXT_SIZE];
+    char local[MP_TIME_TEXT_SIZE];
+    gen_native_times(step, utc, local);
+    gen_out_char(out, '{');
+    switch (feed) {
+    case MP_GEN_FEED_EASYPOST:
+        gen_out_text(out, "\"object\":\"TrackingDetail\"");
+        gen_out_member(out, "message", text->description, true);
+        gen_out_member(out, "description", "", true);
+        gen_out_member(out, "status", status.status, true);
+        gen_out_member(out, "status_detail", status.detail, true);
+        gen_out_member(out, "datetime", utc, true);
+        gen_out_member(out, "source", gen_carriers[plan->carrier].name, true);
+        gen_out_member(out, "carrier_code", text->code, true);
+        gen_out_text(out, ",\"tracking_location\":{\"object\":\"TrackingLocation\"");
+        gen_out_member(out, "city", step->has_location ? city->city : NULL, true);
+        gen_out_member(out, "state", step->has_location ? city->region : NULL, true);
+        gen_out_member(out, "country", step->has_location ? city->country : NULL, true);
+        gen_out_member(out, "zip", step->has_location ? city->postal_code : NULL, true);
+        gen_out_char(out, '}');
+        break;
+    case MP_GEN_FEED_AFTERSHIP:
+        gen_out_member(out, "checkpoint_time", local, false);
+        gen_out_member(out, "created_at", utc, true);
+        gen_out_member(out, "slug", gen_native_carrier(feed, plan->carrier), true);
+        gen_out_member(out, "tag", status.status, true);
+        gen_out_member(out, "subtag", status.detail, true);
+        gen_out_member(out, "subtag_message", text->description, true);
+        gen_out_member(out, "raw_tag", text->code, true);
+        gen_out_member(out, "message", text->description, true);
+        gen_out_member(out, "city", step->has_location ? city->city : NULL, true);
+        gen_out_member(out, "state", step->has_location ? city->region : NULL, true);
+        gen_out_member(out, "zip", step->has_location ? city->postal_code : NULL, true);
+        gen_out_member(out, "country_region", step->has_location ? gen_alpha3(city->country) : NULL, true);
+        break;
+    case MP_GEN_FEED_SHIPPO: {
+        char object_id[40];
+        snprintf(object_id, sizeof object_id, "%016llx%016llx", (unsigned long long)step->hash,
+                 (unsigned long long)gen_mix(step->hash));
+        gen_out_member(out, "object_id", object_id, false);
+        gen_out_member(out, "status", status.status, true);
+        gen_out_text(out, ",\"substatus\":{");
+        gen_out_member(out, "code", status.detail, false);
+        gen_out_member(out, "text", text->description, true);
+        gen_out_text(out, ",\"action_required\":false}");
+        gen_out_member(out, "status_details", text->description, true);
+        gen_out_member(out, "status_date", utc, true);
+        gen_out_text(out, ",\"location\":");
+        if (step->has_location) {
+            gen_out_char(out, '{');
+            gen_out_member(out, "city", city->city, false);
+            gen_out_member(out, "state", city->region, true);
+            gen_out_member(out, "zip", city->postal_code, true);
+            gen_out_member(out, "country", city->country, true);
+            gen_out_char(out, '}');
+        } else {
+            gen_out_text(out, "null");
+        }
+        break;
+    }
+    default: /* 17TRACK */
+        gen_out_member(out, "time_iso", local, false);
+        gen_out_member(out, "time_utc", utc, true);
+        gen_out_text(out, ",\"time_raw\":{");
+        {
+            char date[16];
+            char clock[16];
+            snprintf(date, sizeof date, "%.10s", local);
+            snprintf(clock, sizeof clock, "%.8s", local + 11);
+            gen_out_member(out, "date", date, false);
+            gen_out_member(out, "time", clock, true);
+            gen_out_member(out, "timezone", local + 19 + (local[19] == '.' ? 4 : 0), true);
+        }
+        gen_out_char(out, '}');
+        gen_out_member(out, "description", text->description, true);
+        gen_out_text(out, ",\"description_translation\":null");
+        gen_out_member(out, "location", step->has_location ? city->city : NULL, true);
+        gen_out_member(out, "stage", status.detail, true);
+        gen_out_member(out, "sub_status", status.status, true);
+        gen_out_text(out, ",\"address\":{");
+        gen_out_member(out, "country", step->has_location ? city->country : NULL, false);
+        gen_out_member(out, "state", step->has_location ? city->region : NULL, true);
+        gen_out_member(out, "city", step->has_location ? city->city : NULL, true);
+        gen_out_text(out, ",\"street\":null");
+        gen_out_member(out, "postal_code", step->has_location ? city->postal_code : NULL, true);
+        gen_out_text(out, ",\"coordinates\":{\"longitude\":null,\"latitude\":null}}");
+        break;
+    }
+    gen_out_char(out, '}');
+}
+
+/* A UPS Track Alert: one activity, no envelope. */
+static void gen_native_ups_alert(struct gen_out *out, const struct gen_plan *plan,
+                                 const struct gen_step *step)
+{
+    const struct gen_city *city = &gen_cities[step->city];
+    const struct gen_status *text = &gen_statuses[gen_carriers[plan->carrier].family][step->kind];
+    struct gen_native_status status = gen_native_status_of(MP_GEN_FEED_UPS, step);
+    /* UPS clocks are whole seconds: the truth drops the milliseconds too. */
+    int64_t seconds_ms = step->time_ms - step->time_ms % 1000;
+    char gmt[MP_TIME_TEXT_SIZE];
+    char local[MP_TIME_TEXT_SIZE];
+    mp_time_format_utc(seconds_ms, gmt);
+    mp_time_format_utc(seconds_ms + (int64_t)step->offset_min * GEN_MS_PER_MINUTE, local);
+    char gmt_date[9], gmt_time[7], local_date[9], local_time[7], offset[8];
+    snprintf(gmt_date, sizeof gmt_date, "%.4s%.2s%.2s", gmt, gmt + 5, gmt + 8);
+    snprintf(gmt_time, sizeof gmt_time, "%.2s%.2s%.2s", gmt + 11, gmt + 14, gmt + 17);
+    snprintf(local_date, sizeof local_date, "%.4s%.2s%.2s", local, local + 5, local + 8);
+    snprintf(local_time, sizeof local_time, "%.2s%.2s%.2s", local + 11, local + 14, local + 17);
+    unsigned magnitude = (unsigned)(step->offset_min < 0 ? -step->offset_min : step->offset_min);
+    snprintf(offset, sizeof offset, "%c%02u.%02u", step->offset_min < 0 ? '-' : '+', magnitude / 60,
+             magnitude % 60);
+    gen_out_char(out, '{');
+    gen_out_member(out, "trackingNumber", plan->tracking_number, false);
+    gen_out_member(out, "localActivityDate", local_date, true);
+    gen_out_member(out, "localActivityTime", local_time, true);
+    gen_out_text(out, ",\"activityLocation\":{");
+    gen_out_member(out, "city", step->has_location ? city->city : NULL, false);
+    gen_out_member(out, "stateProvince", step->has_location ? city->region : NULL, true);
+    gen_out_member(out, "postalCode", step->has_location ? city->postal_code : NULL, true);
+    gen_out_member(out, "country", step->has_location ? city->country : NULL, true);
+    gen_out_text(out, "},\"activityStatus\":{");
+    gen_out_member(out, "type", status.status, false);
+    gen_out_member(out, "code", status.detail, true);
+    gen_out_member(out, "description", text->description, true);
+    gen_out_member(out, "descriptionCode", status.code, true);
+    gen_out_char(out, '}');
+    gen_out_member(out, "gmtActivityDate", gmt_date, true);
+    gen_out_member(out, "gmtActivityTime", gmt_time, true);
+    gen_out_member(out, "gmtOffset", offset, true);
+    gen_out_char(out, '}');
+}
+
+/* A history payload: every step of the shipment up to `last_step`, in the source's envelope. */
+static void gen_native_history(struct gen_out *out, enum mp_gen_feed feed, const struct gen_plan *plan,
+                               uint32_t last_step)
+{
+    struct gen_step step;
+    gen_step_of(plan, last_step, &step);
+    char utc[MP_TIME_TEXT_SIZE];
+    char local[MP_TIME_TEXT_SIZE];
+    gen_native_times(&step, utc, local);
+    const char *carrier = gen_native_carrier(feed, plan->carrier);
+    struct gen_native_status latest = gen_native_status_of(feed, &step);
+    char id[48];
+    switch (feed) {
+    case MP_GEN_FEED_EASYPOST:
+        snprintf(id, sizeof id, "evt_%016llx", (unsigned long long)gen_mix(step.hash ^ 0xe5));
+        gen_out_text(out, "{\"object\":\"Event\",\"description\":\"tracker.updated\",\"mode\":\"production\"");
+        gen_out_member(out, "id", id, true);
+        gen_out_member(out, "created_at", utc, true);
+        gen_out_member(out, "updated_at", utc, true);
+        gen_out_text(out, ",\"previous_attributes\":{},\"pending_urls\":[],\"completed_urls\":[],"
+                          "\"result\":{\"object\":\"Tracker\"");
+        snprintf(id, sizeof id, "trk_%016llx", (unsigned long long)plan->hash);
+        gen_out_member(out, "id", id, true);
+        gen_out_member(out, "tracking_code", plan->tracking_number, true);
+        gen_out_member(out, "carrier", carrier, true);
+        gen_out_member(out, "status", latest.status, true);
+        gen_out_member(out, "status_detail", latest.detail, true);
+        gen_out_text(out, ",\"is_return\":false,\"signed_by\":null,\"weight\":null,"
+                          "\"est_delivery_date\":null,\"fees\":[],\"tracking_details\":[");
+        break;
+    case MP_GEN_FEED_AFTERSHIP:
+        snprintf(id, sizeof id, "%08llx-0000-4000-8000-%012llx",
+                 (unsigned long long)(gen_mix(step.hash ^ 0xa5) >> 32),
+                 (unsigned long long)(gen_mix(step.hash) & UINT64_C(0xffffffffffff)));
+        gen_out_text(out, "{\"event\":\"tracking_update\"");
+        gen_out_member(out, "event_id", id, true);
+        gen_out_text(out, ",\"is_tracking_first_tag\":false,\"msg\":{");
+        snprintf(id, sizeof id, "%016llx", (unsigned long long)plan->hash);
+        gen_out_member(out, "id", id, false);
+        gen_out_member(out, "tracking_number", plan->tracking_number, true);
+        gen_out_member(out, "slug", carrier, true);
+        gen_out_member(out, "tag", latest.status, true);
+        gen_out_member(out, "subtag", latest.detail, true);
+        gen_out_member(out, "updated_at", utc, true);
+        gen_out_text(out, ",\"checkpoints\":[");
+        break;
+    case MP_GEN_FEED_SHIPPO:
+        gen_out_text(out, "{\"event\":\"track_updated\",\"test\":false,\"data\":{");
+        gen_out_member(out, "carrier", carrier, false);
+        gen_out_member(out, "tracking_number", plan->tracking_number, true);
+        gen_out_text(out, ",\"eta\":null,\"original_eta\":null,\"metadata\":null,\"tracking_status\":");
+        gen_native_checkpoint(out, feed, plan, &step);
+        gen_out_text(out, ",\"tracking_history\":[");
+        break;
+    default: { /* 17TRACK */
+        char key[16];
+        snprintf(key, sizeof key, "%u", (unsigned)gen_17track_keys[plan->carrier]);
+        gen_out_text(out, "{\"event\":\"TRACKING_UPDATED\",\"data\":{");
+        gen_out_member(out, "number", plan->tracking_number, false);
+        gen_out_text(out, ",\"carrier\":");
+        gen_out_text(out, key);
+        gen_out_text(out, ",\"param\":null,\"tag\":null,\"track_info\":{\"latest_status\":{");
+        gen_out_member(out, "status", latest.status, false);
+        gen_out_member(out, "sub_status", latest.status, true);
+        gen_out_text(out, ",\"sub_status_descr\":null},\"tracking\":{\"providers_hash\":0,"
+                          "\"providers\":[{\"provider\":{\"key\":");
+        gen_out_text(out, key);
+        gen_out_member(out, "name", gen_carriers[plan->carrier].name, true);
+        gen_out_text(out, ",\"alias\":null,\"country\":null},\"service_type\":null,"
+                          "\"latest_sync_status\":\"Success\",\"events_hash\":0,\"events\":[");
+        break;
+    }
+    }
+    /* 17TRACK lists newest first; the others oldest first. */
+    for (uint32_t index = 0; index <= last_step; index++) {
+        uint32_t step_index = feed == MP_GEN_FEED_17TRACK ? last_step - index : index;
+        struct gen_step checkpoint;
+        gen_step_of(plan, step_index, &checkpoint);
+        if (index > 0)
+            gen_out_char(out, ',');
+        gen_native_checkpoint(out, feed, plan, &checkpoint);
+    }
+    gen_out_text(out, feed == MP_GEN_FEED_17TRACK ? "]}]}}}}" : "]}}");
+}
+
+int mp_gen_next_payload(struct mp_gen *gen, char *out, size_t capacity, size_t *size,
+                        struct mp_gen_ref *ref, enum mp_gen_feed *feed)
+{
+    MP_ASSERT(gen != NULL && out != NULL && size != NULL && feed != NULL);
+    if (gen->cursor >= gen->event_count)
+        return 0;
+    const struct gen_entry *entry = &gen->entries[gen->cursor];
+    enum mp_gen_feed shipment_feed = mp_gen_shipment_feed(gen, entry->shipment_index);
+    if (shipment_feed == MP_GEN_FEED_CANONICAL) {
+        int result = mp_gen_next_ref(gen, out, capacity, size, ref);
+        if (result == 1)
+            *feed = MP_GEN_FEED_CANONICAL;
+        return result;
+    }
+    struct gen_plan plan;
+    gen_plan_of(gen, entry->shipment_index, &plan);
+    struct gen_out writer = {out, capacity, 0};
+    if (shipment_feed == MP_GEN_FEED_UPS) {
+        struct gen_step step;
+        gen_step_of(&plan, entry->step_index, &step);
+        gen_native_ups_alert(&writer, &plan, &step);
+    } else {
+        gen_native_history(&writer, shipment_feed, &plan, entry->step_index);
+    }
+    if (writer.size + 1 > capacity)
+        return MP_ETOOBIG;
+    out[writer.size] = '\0';
+    *size = writer.size;
+    if (ref != NULL)
+        *ref = (struct mp_gen_ref){entry->shipment_index, entry->step_index, entry->variant,
+                                   entry->duplicate != 0};
+    *feed = shipment_feed;
+    gen->cursor++;
+    return 1;
 }

@@ -61,6 +61,11 @@ extern "C" {
 /* Longest line mp_gen_next() writes, with its '\n' and a NUL. */
 #define MP_GEN_LINE_SIZE_MAX 4096u
 
+/* Distinct events of a natively fed shipment: the largest history a payload carries. */
+#define MP_GEN_NATIVE_EVENTS_MAX 64u
+/* Longest payload mp_gen_next_payload() writes (a history of MP_GEN_NATIVE_EVENTS_MAX). */
+#define MP_GEN_PAYLOAD_SIZE_MAX (64u << 10)
+
 _Static_assert(MP_GEN_SHIPMENT_EVENTS_MAX <= MP_RECORD_EVENTS_MAX,
                "a generated shipment must fit in one record");
 _Static_assert(MP_GEN_SHIPMENT_EVENTS_MAX <= UINT16_MAX, "step indexes are 16 bits");
@@ -107,6 +112,15 @@ struct mp_gen_config {
     /* Relative weights; all zero means the default mix. */
     uint32_t carrier_weights[MP_GEN_CARRIER_COUNT];
     struct mp_gen_rates rates;
+    /*
+     * Fraction of shipments whose events arrive as a webhook source's
+     * native payloads (mp_gen_next_payload) instead of canonical lines,
+     * 0..1; only shipments with at most native_events_max distinct events
+     * qualify (aggregators resend whole histories: their payloads grow
+     * with the history).  0 (the default) leaves the stream canonical.
+     */
+    double native_rate;
+    uint32_t native_events_max;   /* 1..MP_GEN_NATIVE_EVENTS_MAX */
 };
 
 /*
@@ -171,6 +185,12 @@ int mp_gen_next(struct mp_gen *gen, char *line, size_t capacity, size_t *size);
 int mp_gen_next_ref(struct mp_gen *gen, char *line, size_t capacity, size_t *size,
                     struct mp_gen_ref *ref);
 
+/*
+ * Moves past the next emission without rendering it and says which event
+ * it was (an oracle replaying what was sent).  Returns 1, or 0 at the end.
+ */
+int mp_gen_skip(struct mp_gen *gen, struct mp_gen_ref *ref);
+
 /* Starts the sequence over; the lines come again, byte for byte. */
 void mp_gen_rewind(struct mp_gen *gen);
 
@@ -208,6 +228,11 @@ struct mp_gen_event {
     bool damaged;            /* carries flags.damaged = true */
     int64_t event_time_ms;   /* UTC */
     uint32_t copy_count;     /* times it is emitted: 1 + its duplicates */
+    /* What else the line states, for an oracle of the state fields. */
+    uint32_t shipment_ref;   /* written "SO-<n>"; 0 when the line has none */
+    bool has_estimated_delivery;
+    bool estimated_delivery_date_only; /* "YYYY-MM-DD"; else an instant */
+    int64_t estimated_delivery_ms;     /* the UTC instant, or the date's UTC midnight */
 };
 
 /* Returns the number of distinct events of a shipment (0 when inactive). */
@@ -239,6 +264,106 @@ int mp_gen_shipment_key(const struct mp_gen *gen, uint32_t shipment_index, char 
  */
 int mp_gen_render(const struct mp_gen *gen, uint32_t shipment_index, uint16_t step_index,
                   unsigned variant, char *line, size_t capacity, size_t *size);
+
+/* ---- native webhook payloads ------------------------------------------- */
+
+/*
+ * How a shipment's events reach the server.  Native feeds render the
+ * source's own payload shape (modelled on ../shared/samples and FORMATS.md)
+ * from the same lifecycle, with codes chosen so that each checkpoint means
+ * one milestone and reason by FORMATS.md's mapping tables; the truth
+ * (mp_gen_shipment_events) reports that meaning.  EasyPost, AfterShip,
+ * Shippo and 17TRACK send the shipment's whole history so far in every
+ * payload (aggregator style: the earlier checkpoints are duplicates); a
+ * UPS Track Alert carries one activity (UPS-carrier shipments only).
+ * Native payloads carry no payload-level facts (estimate, signer, weight,
+ * reference), so those state fields stay null for natively fed shipments.
+ */
+enum mp_gen_feed {
+    MP_GEN_FEED_CANONICAL = 0,
+    MP_GEN_FEED_EASYPOST,
+    MP_GEN_FEED_AFTERSHIP,
+    MP_GEN_FEED_SHIPPO,
+    MP_GEN_FEED_UPS,
+    MP_GEN_FEED_17TRACK,
+    MP_GEN_FEED_COUNT,
+};
+
+/* The source name the server uses ("canonical", "easypost", ..., "17track"); static. */
+const char *mp_gen_feed_name(enum mp_gen_feed feed);
+
+/* The shipment's feed (MP_GEN_FEED_CANONICAL for an index out of range). */
+enum mp_gen_feed mp_gen_shipment_feed(const struct mp_gen *gen, uint32_t shipment_index);
+
+/* True when the feed's payloads carry the history up to the step, not the step alone. */
+bool mp_gen_feed_sends_history(enum mp_gen_feed feed);
+
+/*
+ * True when the source's adapter derives a PICKED_UP for a shipment whose
+ * payload has none (docs/adapters.md "Derived PICKED_UP": EasyPost).
+ */
+bool mp_gen_feed_derives_pickup(enum mp_gen_feed feed);
+
+/* The feed of the next emission, or -1 at the end.  Consumes nothing. */
+int mp_gen_peek_feed(const struct mp_gen *gen);
+
+/*
+ * Like mp_gen_next_ref, for drivers that can post webhooks: a canonical
+ * shipment's emission is its NDJSON line (with '\n'); a native one is
+ * the source's payload (a JSON object, no newline) for
+ * POST /v1/webhooks/<feed name>.  *feed says which.  NUL-terminated;
+ * MP_GEN_PAYLOAD_SIZE_MAX is always enough.  Returns 1, 0 at the end,
+ * MP_ETOOBIG (nothing consumed).
+ */
+int mp_gen_next_payload(struct mp_gen *gen, char *out, size_t capacity, size_t *size,
+                        struct mp_gen_ref *ref, enum mp_gen_feed *feed);
+
+/* ---- load over time and named profiles --------------------------------- */
+
+/*
+ * The offered load's shape over a run, as a multiplier of the base rate
+ * (open loop; a closed loop sends as fast as acks allow and ignores it).
+ */
+enum mp_gen_burst_kind {
+    MP_GEN_BURST_STEADY = 0,  /* 1 throughout */
+    MP_GEN_BURST_SPIKES,      /* 1, with spike_multiplier for spike_length_s every spike_period_s */
+    MP_GEN_BURST_RAMP,        /* ramp_from to ramp_to over ramp_s, then ramp_to */
+    MP_GEN_BURST_HOLIDAY,     /* the ramp with the spikes on top (cut-offs in peak season) */
+};
+
+struct mp_gen_burst {
+    enum mp_gen_burst_kind kind;
+    double spike_multiplier;  /* carrier cut-off dumps: 10 */
+    double spike_period_s;
+    double spike_length_s;
+    double ramp_from;
+    double ramp_to;
+    double ramp_s;
+};
+
+/* The multiplier at `elapsed_s` into the run; always > 0. */
+double mp_gen_burst_multiplier(const struct mp_gen_burst *burst, double elapsed_s);
+
+/* A named workload: generator configuration plus how to drive it. */
+struct mp_gen_profile {
+    const char *name;
+    const char *summary;      /* one line for --help and the report */
+    struct mp_gen_config config;
+    struct mp_gen_burst burst;
+    double rate_eps;          /* open-loop base rate when --rate is not given; 0 closed */
+    uint32_t connections;
+    uint32_t pipeline_depth;
+    uint32_t batch_events;
+};
+
+/* Names: "smoke", "peak", "storm"; "default" is `gen` without options. */
+#define MP_GEN_PROFILE_NAMES "smoke, peak, storm or default"
+
+/*
+ * Fills `profile` with the named profile (docs/bench.md lists their
+ * parameters).  Returns 0 or MP_EINVAL for an unknown name.
+ */
+int mp_gen_profile_get(const char *name, struct mp_gen_profile *profile);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,7 @@
 #include "mp_error.h"
 #include "mp_event.h"
 #include "mp_gen.h"
+#include "mp_time.h"
 
 /* ------------------------------------------------------------------------
  * A tiny JSON flattener
@@ -895,6 +896,24 @@ static void test_truth_matches_the_stream(void **state)
                     assert_string_equal(flat_get(&flat, "reason"), mp_reason_name(event->reason));
                 else
                     assert_null(flat_get(&flat, "reason"));
+                /* The oracle's view of the other state fields matches the line. */
+                const char *reference = flat_get(&flat, "shipment_ref");
+                if (event->shipment_ref != 0) {
+                    char wanted[16];
+                    snprintf(wanted, sizeof wanted, "SO-%u", (unsigned)event->shipment_ref);
+                    assert_non_null(reference);
+                    assert_string_equal(reference, wanted);
+                } else {
+                    assert_null(reference);
+                }
+                const char *estimate = flat_get(&flat, "estimated_delivery");
+                assert_int_equal(estimate != NULL, event->has_estimated_delivery);
+                if (estimate != NULL) {
+                    struct mp_time_parsed parsed;
+                    assert_int_equal(mp_time_parse(estimate, strlen(estimate), &parsed), 0);
+                    assert_int_equal(parsed.date_only, event->estimated_delivery_date_only);
+                    assert_int_equal(parsed.utc_ms, event->estimated_delivery_ms);
+                }
             }
         }
         distinct_total += count;
@@ -961,6 +980,134 @@ static void test_zipf_skews_activity(void **state)
     assert_int_equal(uniform_stats.distinct_count, skewed_stats.distinct_count);
     mp_gen_destroy(uniform);
     mp_gen_destroy(skewed);
+}
+
+/* Named profiles are valid, deterministic per seed, and their bursts stay positive. */
+static void test_profiles(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"smoke", "peak", "storm"};
+    for (size_t index = 0; index < sizeof names / sizeof names[0]; index++) {
+        struct mp_gen_profile profile;
+        assert_int_equal(mp_gen_profile_get(names[index], &profile), 0);
+        assert_string_equal(profile.name, names[index]);
+        assert_int_equal(mp_gen_config_check(&profile.config, NULL, 0), 0);
+        assert_true(profile.connections > 0 && profile.pipeline_depth > 0 && profile.batch_events > 0);
+        for (double second = 0; second < 120; second += 0.5)
+            assert_true(mp_gen_burst_multiplier(&profile.burst, second) > 0);
+    }
+    struct mp_gen_profile profile;
+    assert_int_equal(mp_gen_profile_get("nope", &profile), MP_EINVAL);
+
+    /* smoke: same seed, same bytes; another seed, other bytes. */
+    assert_int_equal(mp_gen_profile_get("smoke", &profile), 0);
+    struct mp_gen *first = create_or_fail(&profile.config);
+    struct mp_gen *second = create_or_fail(&profile.config);
+    profile.config.seed = 2;
+    struct mp_gen *other = create_or_fail(&profile.config);
+    char a[MP_GEN_LINE_SIZE_MAX], b[MP_GEN_LINE_SIZE_MAX], c[MP_GEN_LINE_SIZE_MAX];
+    size_t a_size = 0, b_size = 0, c_size = 0;
+    size_t differing = 0;
+    while (mp_gen_next(first, a, sizeof a, &a_size) == 1) {
+        assert_int_equal(mp_gen_next(second, b, sizeof b, &b_size), 1);
+        assert_int_equal(a_size, b_size);
+        assert_memory_equal(a, b, a_size);
+        assert_int_equal(mp_gen_next(other, c, sizeof c, &c_size), 1);
+        differing += a_size != c_size || memcmp(a, c, a_size) != 0;
+    }
+    assert_int_equal(mp_gen_next(second, b, sizeof b, &b_size), 0);
+    assert_true(differing > 0);
+    mp_gen_destroy(first);
+    mp_gen_destroy(second);
+    mp_gen_destroy(other);
+
+    /* The peak burst: 10x during a cut-off spike, ramping 1x to 3x. */
+    assert_int_equal(mp_gen_profile_get("peak", &profile), 0);
+    assert_true(mp_gen_burst_multiplier(&profile.burst, 0.0) == 1.0);
+    assert_true(mp_gen_burst_multiplier(&profile.burst, 19.0) > 9.0);
+    assert_true(mp_gen_burst_multiplier(&profile.burst, 100.0) == 3.0);
+    struct mp_gen_burst steady = {.kind = MP_GEN_BURST_STEADY};
+    assert_true(mp_gen_burst_multiplier(&steady, 55.0) == 1.0);
+}
+
+/* Native feeds: deterministic, at about the asked rate, histories that grow, UPS only for UPS. */
+static void test_native_payloads(void **state)
+{
+    (void)state;
+    struct mp_gen_config config = small_config(8);
+    config.native_rate = 0.5;
+    config.native_events_max = 16;
+    struct mp_gen *first = create_or_fail(&config);
+    struct mp_gen *second = create_or_fail(&config);
+    static char a[MP_GEN_PAYLOAD_SIZE_MAX];
+    static char b[MP_GEN_PAYLOAD_SIZE_MAX];
+    size_t a_size = 0, b_size = 0;
+    struct mp_gen_ref a_ref, b_ref;
+    enum mp_gen_feed a_feed, b_feed;
+    uint64_t per_feed[MP_GEN_FEED_COUNT] = {0};
+    for (;;) {
+        int peeked = mp_gen_peek_feed(first);
+        int result = mp_gen_next_payload(first, a, sizeof a, &a_size, &a_ref, &a_feed);
+        assert_int_equal(mp_gen_next_payload(second, b, sizeof b, &b_size, &b_ref, &b_feed), result);
+        if (result == 0) {
+            assert_int_equal(peeked, -1);
+            break;
+        }
+        assert_int_equal(result, 1);
+        assert_int_equal(peeked, (int)a_feed);
+        assert_int_equal(a_feed, b_feed);
+        assert_int_equal(a_size, b_size);
+        assert_memory_equal(a, b, a_size);
+        assert_int_equal(a_feed, mp_gen_shipment_feed(first, a_ref.shipment_index));
+        assert_int_equal(strlen(a), a_size);
+        per_feed[a_feed]++;
+        if (a_feed == MP_GEN_FEED_CANONICAL) {
+            assert_int_equal(a[a_size - 1], '\n');
+            continue;
+        }
+        assert_true(a[0] == '{' && a[a_size - 1] == '}');
+        assert_true(mp_gen_shipment_event_count(first, a_ref.shipment_index) <= config.native_events_max);
+        char carrier[MP_CARRIER_SIZE_MAX + 1];
+        char number[MP_TRACKING_NUMBER_SIZE_MAX + 1];
+        assert_int_equal(mp_gen_shipment_key(first, a_ref.shipment_index, carrier, sizeof carrier,
+                                             number, sizeof number),
+                         0);
+        assert_non_null(strstr(a, number));
+        if (a_feed == MP_GEN_FEED_UPS)
+            assert_string_equal(carrier, "UPS");
+        /* A history payload holds every checkpoint up to this one. */
+        const char *marker = a_feed == MP_GEN_FEED_EASYPOST    ? "\"datetime\""
+                             : a_feed == MP_GEN_FEED_AFTERSHIP ? "\"checkpoint_time\""
+                             : a_feed == MP_GEN_FEED_SHIPPO    ? "\"object_id\""
+                             : a_feed == MP_GEN_FEED_17TRACK   ? "\"time_utc\""
+                                                               : "\"gmtActivityTime\"";
+        size_t checkpoints = 0;
+        for (const char *at = strstr(a, marker); at != NULL; at = strstr(at + 1, marker))
+            checkpoints++;
+        size_t expected = mp_gen_feed_sends_history(a_feed) ? a_ref.step_index + 1u : 1u;
+        if (a_feed == MP_GEN_FEED_SHIPPO)
+            expected++; /* tracking_status repeats the latest checkpoint */
+        assert_int_equal(checkpoints, expected);
+    }
+    for (int feed = 0; feed < MP_GEN_FEED_COUNT; feed++)
+        assert_true(per_feed[feed] > 0);
+    mp_gen_destroy(first);
+    mp_gen_destroy(second);
+
+    /* Rate 0: every emission canonical, byte-identical to mp_gen_next. */
+    config.native_rate = 0;
+    first = create_or_fail(&config);
+    second = create_or_fail(&config);
+    while (mp_gen_next_payload(first, a, sizeof a, &a_size, &a_ref, &a_feed) == 1) {
+        assert_int_equal(a_feed, MP_GEN_FEED_CANONICAL);
+        assert_int_equal(mp_gen_next(second, b, sizeof b, &b_size), 1);
+        assert_int_equal(a_size, b_size);
+        assert_memory_equal(a, b, a_size);
+    }
+    mp_gen_destroy(first);
+    mp_gen_destroy(second);
+    config.native_rate = 1.5;
+    assert_int_equal(mp_gen_config_check(&config, NULL, 0), MP_EINVAL);
 }
 
 static void test_invalid_configurations(void **state)
@@ -1078,6 +1225,8 @@ int main(void)
         cmocka_unit_test(test_truth_matches_the_stream),
         cmocka_unit_test(test_tracking_numbers_are_unique),
         cmocka_unit_test(test_zipf_skews_activity),
+        cmocka_unit_test(test_profiles),
+        cmocka_unit_test(test_native_payloads),
         cmocka_unit_test(test_invalid_configurations),
         cmocka_unit_test(test_short_buffer_consumes_nothing),
         cmocka_unit_test(test_write_matches_next),
