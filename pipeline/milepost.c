@@ -15,12 +15,14 @@
 #include <unistd.h>
 
 #include "mp_config.h"
+#include "mp_erp_cli.h"
 #include "mp_error.h"
 #include "mp_event.h"
 #include "mp_ingest.h"
 #include "mp_limits.h"
 #include "mp_lookup.h"
 #include "mp_options.h"
+#include "mp_parse_cli.h"
 #include "mp_record.h"
 #include "mp_server.h"
 #include "mp_store.h"
@@ -39,13 +41,23 @@ static const char usage_text[] =
     "                        run the server (HTTP, TCP NDJSON, UDP); serve --help lists all\n"
     "  ingest [--data DIR] [--source NAME] [--cores N] [--durability sync|async]\n"
     "         [--disk-reserve-mb MB] [--progress|--no-progress] FILE...\n"
-    "                        process files of canonical events offline ('-' is stdin):\n"
-    "                        one event, a JSON array, or NDJSON; prints a JSON summary\n"
+    "                        process files offline ('-' is stdin); prints a JSON summary.\n"
+    "                        canonical (default): one event, a JSON array, or NDJSON;\n"
+    "                        a webhook source: one native payload per file\n"
+    "  parse [--source NAME] FILE...\n"
+    "                        dry run, no store: print the canonical events each payload\n"
+    "                        gives (JSON lines), rejects as {\"reject\":INDEX,...} lines,\n"
+    "                        unmapped status codes on stderr; exit 1 if a file is not\n"
+    "                        the source's shape\n"
     "  get [--data DIR] [--timeline] CARRIER TRACKING\n"
     "                        print one shipment's state as JSON\n"
     "  rejects list [--data DIR] [--from SEQ] [--limit N]\n"
     "                        print rejected records (JSON lines) with their reasons\n"
-    "  erp ...               ERP queue tools  [next release]\n"
+    "  erp list|stats|dlq|replay [--data DIR] ...\n"
+    "                        the ERP confirmation queue; erp --help lists all\n"
+    "\n"
+    "sources (--source): canonical, easypost, aftership, shippo, shipengine, ups, fedex,\n"
+    "  dhl, 17track (the formats of ../shared/FORMATS.md)\n"
     "\n"
     "options:\n"
     "  --data DIR            data directory (default ./milepost-data)\n"
@@ -87,6 +99,16 @@ static bool parse_count(const char *text, uint64_t max, uint64_t *out)
     return true;
 }
 
+/* The value of --source, or -1 after a usage error was printed. */
+static int source_option(const char *name)
+{
+    int source = mp_source_from_name(name, strlen(name));
+    if (source < 0)
+        fail_usage("unknown --source '%s': use canonical, easypost, aftership, shippo, "
+                   "shipengine, ups, fedex, dhl or 17track", name);
+    return source;
+}
+
 /* Handles --help and --version anywhere a subcommand parses options. */
 static bool is_help(const char *argument)
 {
@@ -121,13 +143,9 @@ static int command_ingest(int argc, char **argv)
         switch (option) {
         case 'd': ingest.data_dir = optarg; break;
         case 's': {
-            int source = mp_source_from_name(optarg, strlen(optarg));
+            int source = source_option(optarg);
             if (source < 0)
-                return fail_usage("unknown --source '%s': use canonical, easypost, aftership, "
-                                  "shippo, shipengine, ups, fedex, dhl or 17track", optarg);
-            if (source != MP_SOURCE_CANONICAL)
-                return fail_usage("--source %s: the %s adapter is not in this release yet; "
-                                  "only canonical is", optarg, optarg);
+                return EXIT_USAGE;
             ingest.source = (enum mp_source)source;
             break;
         }
@@ -172,7 +190,46 @@ static int command_ingest(int argc, char **argv)
     if (error)
         return fail_runtime("ingest: summary too long");
     puts(line);
+    if (summary.unmapped_codes)
+        fprintf(stderr,
+                "milepost ingest: %llu status codes were not in the %s table (mapped to their "
+                "parent status or UNKNOWN); `milepost parse --source %s FILE` names them\n",
+                (unsigned long long)summary.unmapped_codes, mp_source_name(ingest.source),
+                mp_source_name(ingest.source));
     return EXIT_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------
+ * parse
+ * ---------------------------------------------------------------------- */
+
+static int command_parse(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"source", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    enum mp_source source = MP_SOURCE_CANONICAL;
+    int option;
+    optind = 1;
+    while ((option = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (option) {
+        case 's': {
+            int value = source_option(optarg);
+            if (value < 0)
+                return EXIT_USAGE;
+            source = (enum mp_source)value;
+            break;
+        }
+        case 'h': fputs(usage_text, stdout); return EXIT_SUCCESS;
+        default: return fail_usage("parse: bad option");
+        }
+    }
+    if (optind >= argc)
+        return fail_usage("parse needs at least one FILE ('-' for standard input)");
+    return mp_parse_cli_run(source, (const char *const *)&argv[optind], (size_t)(argc - optind),
+                            stdout, stderr);
 }
 
 /* ------------------------------------------------------------------------
@@ -393,6 +450,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "ingest") == 0)
         return command_ingest(argc - 1, argv + 1);
+    if (strcmp(command, "parse") == 0)
+        return command_parse(argc - 1, argv + 1);
     if (strcmp(command, "get") == 0)
         return command_get(argc - 1, argv + 1);
     if (strcmp(command, "rejects") == 0)
@@ -400,7 +459,6 @@ int main(int argc, char **argv)
     if (strcmp(command, "serve") == 0)
         return command_serve(argc - 1, argv + 1);
     if (strcmp(command, "erp") == 0)
-        return fail_runtime("erp: the ERP delivery tools are not in this release yet; "
-                            "confirmations are queued in the store's outbox");
+        return mp_erp_cli_main(argc - 1, argv + 1);
     return fail_usage("unknown command '%s'", command);
 }

@@ -21,6 +21,7 @@
 
 #include "mp_assert.h"
 #include "mp_config.h"
+#include "mp_erp.h"
 #include "mp_error.h"
 
 /* ---- the table ---------------------------------------------------------- */
@@ -38,6 +39,7 @@ enum option_type {
 enum {
     OPTION_SECRET = 1u << 0,        /* never printed, never echoed in a message */
     OPTION_POWER_OF_TWO = 1u << 1,
+    OPTION_LIST = 1u << 2,          /* a string of comma-separated names; YAML lists join */
 };
 
 struct option {
@@ -91,8 +93,8 @@ static const char *const log_level_names[] = {"error", "warn", "info", "debug", 
     {.name = "sources." source ".tolerance_s", .type = OPTION_INTEGER,                  \
      AT(sources[index].tolerance_s), .default_text = "300", .min = 0,                   \
      .max = MP_OPTIONS_TOLERANCE_S_MAX,                                                 \
-     .help = "Largest age in seconds of the timestamp a " source " webhook signs "      \
-             "(replay protection); 0: not checked."}
+     .help = "Largest distance in seconds, past or future, between now and the "       \
+             "timestamp a " source " webhook signs (replay protection); 0: 300."}
 
 /* The header that carries a shared token, for sources that send one verbatim. */
 #define SOURCE_HEADER(source, index, default_header)                                    \
@@ -149,6 +151,64 @@ static const struct option options[] = {
     {.name = "erp.batch", .type = OPTION_BOOL, AT(erp.batch), .default_text = "false",
      .help = "push: POST JSON arrays of confirmations (keys inside, no "
              "Idempotency-Key header) instead of one per request."},
+    {.name = "erp.batch_max", .type = OPTION_INTEGER, AT(erp.batch_max), .default_text = "100",
+     .min = 1, .max = MP_ERP_BATCH_MAX,
+     .help = "push with erp.batch: confirmations per POST; otherwise how many shipments' "
+             "confirmations one delivery round sends (one request each)."},
+    {.name = "erp.timeout_ms", .type = OPTION_DURATION, AT(erp.timeout_ms),
+     .default_text = "10s", .min = 10, .max = 10 * MINUTE_MS,
+     .help = "push, jetstream: longest wait for one delivery (connect included); past it "
+             "the delivery counts as failed and is retried."},
+    {.name = "erp.retry_initial_ms", .type = OPTION_DURATION, AT(erp.retry_initial_ms),
+     .default_text = "100ms", .min = 1, .max = MP_ERP_RETRY_MS_MAX,
+     .help = "Backoff after the first failed delivery: a random wait up to this, doubling "
+             "with each failure up to erp.retry_max_ms."},
+    {.name = "erp.retry_max_ms", .type = OPTION_DURATION, AT(erp.retry_max_ms),
+     .default_text = "60s", .min = 1, .max = MP_ERP_RETRY_MS_MAX,
+     .help = "Largest backoff between deliveries of one confirmation."},
+    {.name = "erp.window", .type = OPTION_INTEGER, AT(erp.window), .default_text = "1024",
+     .min = 1, .max = MP_ERP_WINDOW_MAX,
+     .help = "Unsettled confirmations the sender holds at once; a shipment waiting on a "
+             "retry holds only its own."},
+    {.name = "erp.backlog_max", .type = OPTION_INTEGER, AT(erp.backlog_max),
+     .default_text = "1000000", .min = 1, .max = UINT64_C(1) << 40,
+     .help = "Unsettled confirmations in the outbox beyond which ingest answers 503 "
+             "(the ERP has been away too long); none is ever dropped."},
+    {.name = "erp.auth_header", .type = OPTION_STRING, STRING_AT(erp.auth_header),
+     .default_text = "", .flags = OPTION_SECRET,
+     .help = "push: a header sent with every POST, \"Name: value\" (e.g. "
+             "\"Authorization: Bearer ...\"); empty: none."},
+    {.name = "erp.hmac_secret", .type = OPTION_STRING, STRING_AT(erp.hmac_secret),
+     .default_text = "", .flags = OPTION_SECRET,
+     .help = "push: key of the HMAC-SHA256 of each body, sent as X-Milepost-Signature: "
+             "sha256=<hex>; empty: none."},
+    {.name = "erp.subject", .type = OPTION_STRING, STRING_AT(erp.subject),
+     .default_text = "milepost.confirmations", .min = 1,
+     .help = "jetstream: the NATS subject confirmations are published to (a stream "
+             "must capture it)."},
+    {.name = "erp.stream", .type = OPTION_STRING, STRING_AT(erp.stream),
+     .default_text = "MILEPOST_CONFIRMATIONS", .min = 1,
+     .help = "jetstream with erp.create_stream: the name of the stream to create."},
+    {.name = "erp.create_stream", .type = OPTION_BOOL, AT(erp.create_stream),
+     .default_text = "false",
+     .help = "jetstream: create erp.stream over erp.subject (file storage, one replica, "
+             "one-day duplicate window) when it does not exist; an existing stream is "
+             "never changed."},
+    {.name = "erp.milestones", .type = OPTION_STRING, STRING_AT(erp.milestones),
+     .default_text = "PICKED_UP,DELIVERED,RETURNED_TO_SENDER,LOST,DAMAGED,CANCELLED",
+     .flags = OPTION_LIST, .min = 1,
+     .help = "Milestones that fire a confirmation (a YAML list or comma-separated names)."},
+    {.name = "erp.carriers", .type = OPTION_STRING, STRING_AT(erp.carriers),
+     .default_text = "", .flags = OPTION_LIST,
+     .help = "Only these carriers fire confirmations (names as senders write them; "
+             "normalized); empty: every carrier."},
+    {.name = "erp.sources", .type = OPTION_STRING, STRING_AT(erp.sources),
+     .default_text = "", .flags = OPTION_LIST,
+     .help = "Only events from these sources fire confirmations; empty: every source."},
+    {.name = "erp.reasons", .type = OPTION_STRING, STRING_AT(erp.reasons),
+     .default_text = "", .flags = OPTION_LIST,
+     .help = "Only events with one of these reasons fire confirmations; empty: any "
+             "reason or none."},
 
     {.name = "limits.header_size_max", .type = OPTION_SIZE, AT(limits.header_size_max),
      .default_text = "16k", .min = KIB, .max = MP_OPTIONS_HEADER_SIZE_MAX,
@@ -216,13 +276,14 @@ static const struct option options[] = {
     SOURCE_TOLERANCE("shippo", MP_SOURCE_SHIPPO),
     SOURCE_SECRET("shipengine", MP_SOURCE_SHIPENGINE,
                   "a shared secret, for a check besides the RSA one of jwks_file"),
+    SOURCE_HEADER("shipengine", MP_SOURCE_SHIPENGINE, "Authorization"),
     {.name = "sources.shipengine.jwks_file", .type = OPTION_STRING,
      STRING_AT(sources[MP_SOURCE_SHIPENGINE].jwks_file), .default_text = "",
      .help = "A JWKS file with ShipEngine's public signing keys, to check its RSA "
              "signatures; empty: not checked."},
     SOURCE_TOLERANCE("shipengine", MP_SOURCE_SHIPENGINE),
     SOURCE_SECRET("ups", MP_SOURCE_UPS, "the token UPS sends in header_name"),
-    SOURCE_HEADER("ups", MP_SOURCE_UPS, "credential"),
+    SOURCE_HEADER("ups", MP_SOURCE_UPS, "Authorization"),
     SOURCE_SECRET("fedex", MP_SOURCE_FEDEX, "the webhook's HMAC signing secret"),
     SOURCE_SECRET("dhl", MP_SOURCE_DHL, "the token DHL sends in header_name"),
     SOURCE_HEADER("dhl", MP_SOURCE_DHL, "Authorization"),
@@ -955,6 +1016,58 @@ static bool scalar_is_null(const yaml_node_t *node)
 static int load_mapping(struct loader *loader, yaml_node_t *mapping, const char *prefix,
                         size_t prefix_length);
 
+/*
+ * A YAML list for an OPTION_LIST option: its scalars joined by commas,
+ * then set like any value (so the checks of a comma-separated string
+ * apply to both spellings).
+ */
+static int load_list(struct loader *loader, const struct option *option, yaml_node_t *list,
+                     const char *name)
+{
+    size_t index = (size_t)(option - options);
+    if (loader->given_line[index]) {
+        set_message(loader->message, loader->message_size,
+                    "%s:%zu: duplicate key '%s' (first set on line %zu)", loader->path,
+                    node_line(list), name, loader->given_line[index]);
+        return MP_EINVAL;
+    }
+    char joined[MP_OPTIONS_LIST_SIZE_MAX + 1];
+    size_t used = 0;
+    for (yaml_node_item_t *item = list->data.sequence.items.start;
+         item < list->data.sequence.items.top; item++) {
+        yaml_node_t *element = yaml_document_get_node(loader->document, *item);
+        MP_ASSERT(element);
+        size_t length = element->type == YAML_SCALAR_NODE ? element->data.scalar.length : 0;
+        if (element->type != YAML_SCALAR_NODE || length == 0 ||
+            memchr(element->data.scalar.value, ',', length)) {
+            set_message(loader->message, loader->message_size,
+                        "%s:%zu: key '%s': each list element must be one name",
+                        loader->path, node_line(element), name);
+            return MP_EINVAL;
+        }
+        if (used + (used ? 1 : 0) + length > MP_OPTIONS_LIST_SIZE_MAX) {
+            set_message(loader->message, loader->message_size,
+                        "%s:%zu: key '%s': the list is longer than %u bytes", loader->path,
+                        node_line(list), name, MP_OPTIONS_LIST_SIZE_MAX);
+            return MP_EINVAL;
+        }
+        if (used)
+            joined[used++] = ',';
+        memcpy(joined + used, element->data.scalar.value, length);
+        used += length;
+    }
+    joined[used] = '\0';
+    char why[WHY_SIZE_MAX];
+    int result = apply_value(loader->config, option, joined, used, false, why, sizeof why);
+    if (result != 0) {
+        set_message(loader->message, loader->message_size, "%s:%zu: key '%s': %s",
+                    loader->path, node_line(list), name, why);
+        return result;
+    }
+    loader->given_line[index] = node_line(list);
+    return 0;
+}
+
 /* One key: value pair of a mapping inside section prefix ("" at the top). */
 static int load_pair(struct loader *loader, yaml_node_t *key, yaml_node_t *value,
                      const char *prefix, size_t prefix_length)
@@ -993,6 +1106,8 @@ static int load_pair(struct loader *loader, yaml_node_t *key, yaml_node_t *value
                         loader->given_line[index]);
             return MP_EINVAL;
         }
+        if (value->type == YAML_SEQUENCE_NODE && (option->flags & OPTION_LIST))
+            return load_list(loader, option, value, name);
         if (value->type != YAML_SCALAR_NODE) {
             set_message(loader->message, loader->message_size, "%skey '%s' takes a value, not %s%s",
                         context, name, value->type == YAML_MAPPING_NODE ? "a mapping" : "a list",
@@ -1197,9 +1312,58 @@ static bool has_prefix(const char *text, const char *prefix)
     return !strncmp(text, prefix, strlen(prefix));
 }
 
+/*
+ * Checks a list option's names against a vocabulary (from_name NULL: any
+ * name) and their count against count_max.
+ */
+static int list_check(const char *name, const char *list, int (*from_name)(const char *, size_t),
+                      size_t count_max, char *message, size_t message_size)
+{
+    size_t count = 0;
+    for (const char *at = list; *at;) {
+        const char *comma = strchr(at, ',');
+        size_t length = comma ? (size_t)(comma - at) : strlen(at);
+        char quoted[QUOTE_SIZE_MAX + 4];
+        quote_text(at, length, quoted, sizeof quoted);
+        if (length == 0 || (from_name && from_name(at, length) < 0)) {
+            set_message(message, message_size, "%s: '%s' is not a known name", name, quoted);
+            return MP_EINVAL;
+        }
+        if (++count > count_max) {
+            set_message(message, message_size, "%s: more than %zu names", name, count_max);
+            return MP_EINVAL;
+        }
+        at += length + (comma ? 1 : 0);
+    }
+    return 0;
+}
+
 int mp_options_finish(struct mp_server_config *config, char *message, size_t message_size)
 {
     MP_ASSERT(config);
+    int listed = list_check("erp.milestones", config->erp.milestones, mp_milestone_from_name,
+                            MP_MILESTONE_COUNT, message, message_size);
+    if (listed == 0)
+        listed = list_check("erp.sources", config->erp.sources, mp_source_from_name,
+                            MP_SOURCE_COUNT, message, message_size);
+    if (listed == 0)
+        listed = list_check("erp.reasons", config->erp.reasons, mp_reason_from_name,
+                            MP_REASON_COUNT, message, message_size);
+    if (listed == 0)
+        listed = list_check("erp.carriers", config->erp.carriers, NULL,
+                            MP_ERP_FILTER_CARRIERS_MAX, message, message_size);
+    if (listed != 0)
+        return listed;
+    if (config->erp.retry_max_ms < config->erp.retry_initial_ms) {
+        set_message(message, message_size,
+                    "erp.retry_max_ms (%u ms) is below erp.retry_initial_ms (%u ms)",
+                    config->erp.retry_max_ms, config->erp.retry_initial_ms);
+        return MP_EINVAL;
+    }
+    if (config->erp.auth_header[0] && !strchr(config->erp.auth_header, ':')) {
+        set_message(message, message_size, "erp.auth_header must read \"Name: value\"");
+        return MP_EINVAL;
+    }
     if (!config->erp_mode_given && config->erp.url[0])
         config->erp.mode = MP_OPTIONS_ERP_PUSH;
     switch (config->erp.mode) {

@@ -43,6 +43,7 @@ extern "C" {
 #define MP_OPTIONS_SECRET_SIZE_MAX 512
 #define MP_OPTIONS_HEADER_NAME_SIZE_MAX 64
 #define MP_OPTIONS_NAME_SIZE_MAX 64            /* a dotted option name */
+#define MP_OPTIONS_LIST_SIZE_MAX 1024          /* a list option: names joined by commas */
 #define MP_OPTIONS_FILE_SIZE_MAX (1u << 20)    /* the config file itself */
 
 /* Bounds of limits that the protocol modules will allocate for. */
@@ -126,6 +127,24 @@ struct mp_server_config {
         char url[MP_OPTIONS_URL_SIZE_MAX];
         uint32_t visibility_timeout_ms;           /* pull: a fetched confirmation's lease */
         bool batch;                               /* push: POST JSON arrays */
+        /* Delivery (docs/erp.md): push and jetstream. */
+        uint32_t batch_max;                       /* items per POST with batch; per round */
+        uint32_t timeout_ms;                      /* one delivery, connect included */
+        uint32_t retry_initial_ms;                /* backoff: first cap */
+        uint32_t retry_max_ms;                    /* backoff: largest cap */
+        uint32_t window;                          /* unsettled items read at once */
+        uint64_t backlog_max;                     /* outbox rows before ingest gets 503 */
+        char auth_header[MP_OPTIONS_SECRET_SIZE_MAX];  /* push: "Name: value" */
+        char hmac_secret[MP_OPTIONS_SECRET_SIZE_MAX];  /* push: X-Milepost-Signature key */
+        /* JetStream (docs/erp.md "JetStream"). */
+        char subject[MP_OPTIONS_HOST_SIZE_MAX];   /* jetstream: the subject published to */
+        char stream[MP_OPTIONS_HOST_SIZE_MAX];    /* jetstream: the stream create_stream makes */
+        bool create_stream;                       /* jetstream: create it when missing */
+        /* The filter: comma-separated names (YAML lists load as such); empty: any. */
+        char milestones[MP_OPTIONS_LIST_SIZE_MAX];
+        char carriers[MP_OPTIONS_LIST_SIZE_MAX];
+        char sources[MP_OPTIONS_LIST_SIZE_MAX];
+        char reasons[MP_OPTIONS_LIST_SIZE_MAX];
     } erp;
 
     struct {

@@ -26,9 +26,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mp_adapter.h"
 #include "mp_assert.h"
 #include "mp_commit.h"
 #include "mp_config.h"
+#include "mp_erp.h"
+#include "mp_erp_jetstream.h"
+#include "mp_erp_pull.h"
 #include "mp_cpu.h"
 #include "mp_histogram.h"
 #include "mp_http.h"
@@ -41,6 +45,7 @@
 #include "mp_shard.h"
 #include "mp_store.h"
 #include "mp_time.h"
+#include "mp_webhook_auth.h"
 
 #if MP_HAVE_DPDK
 #include "mp_dpdk.h"
@@ -97,6 +102,7 @@ enum completion_result {
     RESULT_ACCEPTED = 0,
     RESULT_DUPLICATE,
     RESULT_REJECTED,
+    RESULT_FACTS,               /* a payload-facts event: counted neither way */
 };
 
 /* Where an event's answer goes. */
@@ -189,6 +195,54 @@ struct conn {
 };
 
 /* Counters of one loop; summed on read (STYLE.md "Metrics"). */
+/*
+ * Codes adapters could not map exactly, by (source, code): the label set
+ * of milepost_adapter_unmapped_codes_total.  Bounded, since codes come
+ * from senders: past UNMAPPED_LABELS_MAX distinct codes a loop counts
+ * them under code="_other".  The loop appends; /metrics reads entries
+ * below the published count.
+ */
+#define UNMAPPED_LABELS_MAX 64
+
+struct unmapped_entry {
+    uint8_t source;
+    uint8_t code_size;
+    char code[MP_ADAPTER_CODE_LABEL_SIZE_MAX];
+    uint64_t total;
+};
+
+struct unmapped_counts {
+    _Atomic uint32_t count;
+    struct unmapped_entry entries[UNMAPPED_LABELS_MAX];
+    uint64_t other[MP_SOURCE_COUNT];
+};
+
+static void unmapped_count(struct unmapped_counts *counts, enum mp_source source,
+                           const char *code, size_t code_size)
+{
+    if (code_size > MP_ADAPTER_CODE_LABEL_SIZE_MAX)
+        code_size = MP_ADAPTER_CODE_LABEL_SIZE_MAX;
+    uint32_t count = atomic_load_explicit(&counts->count, memory_order_relaxed);
+    for (uint32_t index = 0; index < count; index++) {
+        struct unmapped_entry *entry = &counts->entries[index];
+        if (entry->source == source && entry->code_size == code_size &&
+            memcmp(entry->code, code, code_size) == 0) {
+            entry->total++;
+            return;
+        }
+    }
+    if (count == UNMAPPED_LABELS_MAX) {
+        counts->other[source]++;
+        return;
+    }
+    struct unmapped_entry *entry = &counts->entries[count];
+    entry->source = (uint8_t)source;
+    entry->code_size = (uint8_t)code_size;
+    memcpy(entry->code, code, code_size);
+    entry->total = 1;
+    atomic_store_explicit(&counts->count, count + 1, memory_order_release);
+}
+
 struct loop_counters {
     uint64_t connections_accepted;
     uint64_t connections_refused;
@@ -207,7 +261,8 @@ struct loop_counters {
     uint64_t udp_dropped_events;
     uint64_t ring_full_waits;
     uint64_t reads;
-    struct mp_histogram ack_us;
+    struct mp_histogram ack_us;         /* the words above are summed; nothing below */
+    struct unmapped_counts unmapped;
 };
 
 struct read_job;
@@ -278,6 +333,7 @@ struct loop {
 
 struct read_job {
     struct read_job *next;
+    struct server *server;      /* ERP pull jobs: where erp_pull_done finds the loop */
     uint32_t loop_index;
     uint32_t conn_index;
     uint32_t conn_generation;
@@ -301,6 +357,10 @@ struct server {
     struct mp_ring **completion_rings;  /* [from * cores + to] */
     struct mp_store *store;
     struct mp_commit *commit;
+    struct mp_erp_pull *erp_pull;       /* erp.mode pull: the lease queue; else NULL */
+    struct mp_erp *erp_sender;          /* erp.mode push or jetstream: the sender; else NULL */
+    struct mp_erp_filter erp_filter;    /* which accepted events fire confirmations */
+    struct mp_webhook_auth *webhook_auth; /* per-source signatures and credentials */
     _Atomic bool stopping;              /* stop taking input */
     _Atomic bool finishing;             /* everything answered: final flush and exit */
     _Atomic int fatal_error;
@@ -749,9 +809,27 @@ static uint32_t owner_of(const struct server *server, uint64_t shipment_hash)
 static void pump(struct loop *loop);
 
 /* True when a request of `count` events may start without waiting long. */
+/* Confirmations waiting for the ERP: the outbox rows not yet settled. */
+static uint64_t erp_backlog(const struct server *server)
+{
+    if (server->erp_sender)
+        return mp_erp_backlog(server->erp_sender);
+    if (server->erp_pull)
+        return mp_erp_pull_backlog(server->erp_pull);
+    return 0;
+}
+
+/*
+ * Whether this loop may take more input: its rings to the other shards
+ * and its completion list have room, and the ERP is not so far behind
+ * that the outbox passed erp.backlog_max (DESIGN.md "Overload": a full
+ * outbox pushes back like full rings, no confirmation is dropped).
+ */
 static bool has_room(const struct loop *loop)
 {
     const struct server *server = loop->server;
+    if (erp_backlog(server) > server->config->erp.backlog_max)
+        return false;
     for (uint32_t to = 0; to < server->core_count; to++) {
         if (to == loop->index)
             continue;
@@ -845,7 +923,9 @@ static void apply_routed(struct loop *loop, const struct tag *tag, const struct 
         completion.result = RESULT_REJECTED;
         completion.reject_code = MP_REJECT_SHIPMENT_FULL;
     } else {
-        completion.result = result == MP_RECORD_ACCEPTED ? RESULT_ACCEPTED : RESULT_DUPLICATE;
+        completion.result = result == MP_RECORD_ACCEPTED    ? RESULT_ACCEPTED
+                            : result == MP_RECORD_DUPLICATE ? RESULT_DUPLICATE
+                                                            : RESULT_FACTS;
         /* Durable with the next flush (a duplicate: with whatever holds its original). */
         completion.generation = mp_shard_generation(loop->shard) + 1;
     }
@@ -1153,7 +1233,7 @@ static void deliver_completion(struct loop *loop, const struct completion *compl
         request->accepted++;
     else if (completion->result == RESULT_DUPLICATE)
         request->duplicates++;
-    else
+    else if (completion->result == RESULT_REJECTED)
         request_add_reject(loop, request, completion->tag.item_index,
                            completion->reject_code,
                            completion->reject_code == MP_REJECT_SHIPMENT_FULL
@@ -1228,8 +1308,37 @@ static struct request *new_request(struct loop *loop, struct conn *conn,
     return request;
 }
 
+/*
+ * Checks a webhook's signature or credential over the raw body before
+ * anything parses it.  Returns true to go on; false once it answered 401.
+ */
+static bool webhook_authenticate(struct loop *loop, struct request *request,
+                                 const struct mp_http_request *http, enum mp_source source)
+{
+    char message[MP_ERROR_MESSAGE_SIZE_MAX];
+    enum mp_webhook_auth_result result = mp_webhook_auth_verify(
+        loop->server->webhook_auth, source, http, mp_time_now_ms(), message, sizeof message);
+    if (mp_webhook_auth_accepted(result))
+        return true;
+    /* No side effect beyond the count: nothing parsed, nothing kept. */
+    request_respond_error(loop, request, 401, "bad_signature", message);
+    return false;
+}
+
+/* Counts a status code an adapter could only map to its parent or UNKNOWN. */
+static void adapter_on_unmapped(void *context, enum mp_source source, const char *code,
+                                size_t code_size)
+{
+    struct parse_context *parse = context;
+    unmapped_count(&parse->loop->counters.unmapped, source, code, code_size);
+}
+
+/*
+ * POST /v1/events (source canonical) and POST /v1/webhooks/{source}: the
+ * body's events go to their shards; the answer waits for their commit.
+ */
 static void handle_post_events(struct loop *loop, struct conn *conn, struct request *request,
-                               const struct mp_http_request *http)
+                               const struct mp_http_request *http, enum mp_source source)
 {
     const struct mp_server_config *config = loop->server->config;
     if (http->body_size == 0) {
@@ -1253,14 +1362,25 @@ static void handle_post_events(struct loop *loop, struct conn *conn, struct requ
     request->state = REQUEST_EVENTS;
     /* Routing may pump the shard, which may complete this very request: hold it open. */
     request->outstanding++;
-    int error = mp_json_parse_events(loop->parser, http->body, http->body_size,
+    int error;
+    if (source == MP_SOURCE_CANONICAL)
+        error = mp_json_parse_events(loop->parser, http->body, http->body_size,
                                      http->body_capacity, shape,
                                      config->limits.events_per_request_max, mp_time_now_ms(),
                                      &sink, &summary, message, sizeof message);
+    else {
+        struct mp_adapter_sink adapter_sink = {sink, adapter_on_unmapped};
+        error = mp_adapter_parse(loop->parser, source, http->body, http->body_size,
+                                 http->body_capacity, config->limits.events_per_request_max,
+                                 mp_time_now_ms(), &adapter_sink, &summary, message,
+                                 sizeof message);
+    }
     request->outstanding--;
     if (error == MP_EPARSE) {
         MP_ASSERT(request->outstanding == 0);
-        request_respond_error(loop, request, 400, "bad_json", message);
+        request_respond_error(loop, request, 400,
+                              source == MP_SOURCE_CANONICAL ? "bad_json" : "not_source_shape",
+                              message);
         return;
     }
     if (error == MP_ETOOBIG) {
@@ -1312,6 +1432,95 @@ static void submit_read(struct loop *loop, struct conn *conn, struct request *re
     loop->counters.reads++;
 }
 
+/* ------------------------------------------------------------------------
+ * ERP pull mode (mp_erp_pull.h): long polls and acks run on the pull
+ * thread, never on a loop or a portal reader; answers come back like
+ * portal reads, through the loop's results list.
+ * ---------------------------------------------------------------------- */
+
+static void erp_pull_done(void *context, int status, char *body, size_t body_size)
+{
+    struct read_job *job = context;
+    job->status = status;
+    job->body = body;
+    job->body_size = body_size;
+    struct loop *loop = &job->server->loops[job->loop_index];
+    pthread_mutex_lock(&loop->results_lock);
+    job->next = loop->results;
+    loop->results = job;
+    pthread_mutex_unlock(&loop->results_lock);
+    wake_loop(loop);
+}
+
+/* A query parameter as a decimal number; absent: fallback.  False when malformed. */
+static bool query_number(const struct mp_http_request *http, const char *name, uint32_t fallback,
+                         uint32_t *out)
+{
+    char text[16];
+    size_t size = 0;
+    int error = mp_http_query_copy(http, name, text, sizeof text - 1, &size);
+    if (error == MP_ENOTFOUND) {
+        *out = fallback;
+        return true;
+    }
+    if (error || size == 0 || size > 9)
+        return false;
+    uint32_t value = 0;
+    for (size_t index = 0; index < size; index++) {
+        if (text[index] < '0' || text[index] > '9')
+            return false;
+        value = value * 10 + (uint32_t)(text[index] - '0');
+    }
+    *out = value;
+    return true;
+}
+
+static void handle_erp_pull(struct loop *loop, struct conn *conn, struct request *request,
+                            const struct mp_http_request *http, const struct mp_http_slice *name)
+{
+    struct server *server = loop->server;
+    bool confirmations = name->size == 13 && !memcmp(name->bytes, "confirmations", 13);
+    bool ack = name->size == 3 && !memcmp(name->bytes, "ack", 3);
+    bool get = http->method == MP_HTTP_METHOD_GET;
+    uint32_t max = 0, wait_ms = 0;
+    if (!confirmations && !ack) {
+        request_respond_error(loop, request, 404, "not_found", "no such path");
+        return;
+    } else if (!server->erp_pull) {
+        request_respond_error(loop, request, 404, "not_in_pull_mode",
+                              "ERP delivery is not in pull mode (erp.mode is push or jetstream)");
+        return;
+    } else if (confirmations && !get) {
+        request_respond_error(loop, request, 405, "method_not_allowed", "use GET");
+        return;
+    } else if (ack && http->method != MP_HTTP_METHOD_POST) {
+        request_respond_error(loop, request, 405, "method_not_allowed", "use POST");
+        return;
+    } else if (confirmations &&
+               (!query_number(http, "max", MP_ERP_PULL_FETCH_DEFAULT, &max) || max == 0 ||
+                !query_number(http, "wait_ms", 0, &wait_ms))) {
+        request_respond_error(loop, request, 400, "bad_request",
+                              "max must be a whole number from 1 and wait_ms a whole number "
+                              "of milliseconds");
+        return;
+    }
+    struct read_job *job = calloc(1, sizeof *job);
+    if (!job) {
+        request_respond_error(loop, request, 500, "internal_error", "out of memory");
+        return;
+    }
+    job->server = server;
+    job->loop_index = loop->index;
+    job->conn_index = conn_index(loop, conn);
+    job->conn_generation = conn->generation;
+    job->request_id = request->id;
+    request->state = REQUEST_READ;
+    if (confirmations)
+        mp_erp_pull_fetch(server->erp_pull, max, wait_ms, erp_pull_done, job);
+    else
+        mp_erp_pull_ack(server->erp_pull, http->body, http->body_size, erp_pull_done, job);
+}
+
 static void write_metrics(struct loop *loop, FILE *out);
 
 static void handle_request(struct loop *loop, struct conn *conn, const struct mp_http_request *http)
@@ -1334,7 +1543,7 @@ static void handle_request(struct loop *loop, struct conn *conn, const struct mp
         request_respond_error(loop, request, 404, "not_found", "no such path");
     } else if (segment_count == 2 && SEGMENT_IS(0, "v1") && SEGMENT_IS(1, "events")) {
         if (post)
-            handle_post_events(loop, conn, request, http);
+            handle_post_events(loop, conn, request, http, MP_SOURCE_CANONICAL);
         else
             request_respond_error(loop, request, 405, "method_not_allowed", "use POST");
     } else if (segment_count == 3 && SEGMENT_IS(0, "v1") && SEGMENT_IS(1, "webhooks")) {
@@ -1343,10 +1552,10 @@ static void handle_request(struct loop *loop, struct conn *conn, const struct mp
             request_respond_error(loop, request, 404, "unknown_source",
                                   "no webhook source of that name (easypost, aftership, shippo, "
                                   "shipengine, ups, fedex, dhl, 17track)");
-        else
-            request_respond_error(loop, request, 404, "unknown_source",
-                                  "this source's adapter is not in this release yet; post "
-                                  "canonical events to /v1/events");
+        else if (!post)
+            request_respond_error(loop, request, 405, "method_not_allowed", "use POST");
+        else if (webhook_authenticate(loop, request, http, (enum mp_source)source))
+            handle_post_events(loop, conn, request, http, (enum mp_source)source);
     } else if (get && segment_count == 4 && SEGMENT_IS(0, "v1") && SEGMENT_IS(1, "shipments")) {
         struct read_job *job = calloc(1, sizeof *job);
         char carrier[MP_CARRIER_SIZE_MAX * 3], number[MP_TRACKING_NUMBER_SIZE_MAX * 3];
@@ -1401,8 +1610,7 @@ static void handle_request(struct loop *loop, struct conn *conn, const struct mp
             request_respond_error(loop, request, 503, "unhealthy",
                                   "a core loop is stuck or the store failed");
     } else if ((segment_count == 3 && SEGMENT_IS(0, "v1") && SEGMENT_IS(1, "erp")) ) {
-        request_respond_error(loop, request, 404, "not_in_pull_mode",
-                              "ERP delivery is not in this release yet");
+        handle_erp_pull(loop, conn, request, http, &segments[2]);
     } else {
         request_respond_error(loop, request, 404, "not_found", "no such path");
     }
@@ -1956,6 +2164,98 @@ static void take_read_results(struct loop *loop)
 
 static void write_dpdk_metrics(struct server *server, FILE *out);
 
+/* Writes a label value with Prometheus's escapes; other control bytes become '?'. */
+static void write_label_value(FILE *out, const char *bytes, size_t size)
+{
+    for (size_t index = 0; index < size; index++) {
+        unsigned char c = (unsigned char)bytes[index];
+        if (c == '\\' || c == '"')
+            fprintf(out, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", out);
+        else
+            fputc(c < 0x20 || c == 0x7f ? '?' : c, out);
+    }
+}
+
+static void write_unmapped_metrics(struct server *server, FILE *out)
+{
+    fprintf(out, "# HELP milepost_adapter_unmapped_codes_total Source status codes mapped only "
+                 "to their parent or UNKNOWN, by source and code (bounded: code=\"_other\" "
+                 "past the label limit).\n"
+                 "# TYPE milepost_adapter_unmapped_codes_total counter\n");
+    uint64_t other[MP_SOURCE_COUNT] = {0};
+    for (uint32_t index = 0; index < server->core_count; index++) {
+        const struct unmapped_counts *counts = &server->loops[index].counters.unmapped;
+        uint32_t count = atomic_load_explicit(&counts->count, memory_order_acquire);
+        for (uint32_t at = 0; at < count; at++) {
+            const struct unmapped_entry *entry = &counts->entries[at];
+            /* Print each (source, code) once: at its first loop, summed over all. */
+            bool seen = false;
+            for (uint32_t before = 0; before < index && !seen; before++) {
+                const struct unmapped_counts *earlier = &server->loops[before].counters.unmapped;
+                uint32_t earlier_count = atomic_load_explicit(&earlier->count, memory_order_acquire);
+                for (uint32_t k = 0; k < earlier_count && !seen; k++)
+                    seen = earlier->entries[k].source == entry->source &&
+                           earlier->entries[k].code_size == entry->code_size &&
+                           memcmp(earlier->entries[k].code, entry->code, entry->code_size) == 0;
+            }
+            if (seen)
+                continue;
+            uint64_t total = entry->total;
+            for (uint32_t after = index + 1; after < server->core_count; after++) {
+                const struct unmapped_counts *later = &server->loops[after].counters.unmapped;
+                uint32_t later_count = atomic_load_explicit(&later->count, memory_order_acquire);
+                for (uint32_t k = 0; k < later_count; k++) {
+                    if (later->entries[k].source == entry->source &&
+                        later->entries[k].code_size == entry->code_size &&
+                        memcmp(later->entries[k].code, entry->code, entry->code_size) == 0)
+                        total += later->entries[k].total;
+                }
+            }
+            fprintf(out, "milepost_adapter_unmapped_codes_total{source=\"%s\",code=\"",
+                    mp_source_name(entry->source));
+            write_label_value(out, entry->code, entry->code_size);
+            fprintf(out, "\"} %llu\n", (unsigned long long)total);
+        }
+        for (int source = 0; source < MP_SOURCE_COUNT; source++)
+            other[source] += counts->other[source];
+    }
+    for (int source = 0; source < MP_SOURCE_COUNT; source++) {
+        if (other[source])
+            fprintf(out, "milepost_adapter_unmapped_codes_total{source=\"%s\",code=\"_other\"} %llu\n",
+                    mp_source_name(source), (unsigned long long)other[source]);
+    }
+}
+
+static void write_webhook_auth_metrics(struct server *server, FILE *out)
+{
+    static const enum mp_webhook_auth_result failures[] = {
+        MP_WEBHOOK_AUTH_MISSING, MP_WEBHOOK_AUTH_BAD, MP_WEBHOOK_AUTH_STALE};
+    static const enum mp_webhook_auth_result passes[] = {MP_WEBHOOK_AUTH_OK,
+                                                         MP_WEBHOOK_AUTH_UNSIGNED};
+    fprintf(out, "# HELP milepost_webhook_auth_failures_total Webhooks answered 401, by source "
+                 "and result (missing, bad, stale).\n"
+                 "# TYPE milepost_webhook_auth_failures_total counter\n");
+    for (int source = 1; source < MP_SOURCE_COUNT; source++) {
+        for (size_t index = 0; index < sizeof failures / sizeof failures[0]; index++)
+            fprintf(out, "milepost_webhook_auth_failures_total{source=\"%s\",result=\"%s\"} %llu\n",
+                    mp_source_name(source), mp_webhook_auth_result_name(failures[index]),
+                    (unsigned long long)mp_webhook_auth_count(server->webhook_auth, source,
+                                                              failures[index]));
+    }
+    fprintf(out, "# HELP milepost_webhook_auth_accepted_total Webhooks let through, by source and "
+                 "result (ok: verified; unsigned: the source has no secret configured).\n"
+                 "# TYPE milepost_webhook_auth_accepted_total counter\n");
+    for (int source = 1; source < MP_SOURCE_COUNT; source++) {
+        for (size_t index = 0; index < sizeof passes / sizeof passes[0]; index++)
+            fprintf(out, "milepost_webhook_auth_accepted_total{source=\"%s\",result=\"%s\"} %llu\n",
+                    mp_source_name(source), mp_webhook_auth_result_name(passes[index]),
+                    (unsigned long long)mp_webhook_auth_count(server->webhook_auth, source,
+                                                              passes[index]));
+    }
+}
+
 static void write_metrics(struct loop *loop, FILE *out)
 {
     struct server *server = loop->server;
@@ -1975,6 +2275,7 @@ static void write_metrics(struct loop *loop, FILE *out)
         const struct mp_shard_counters *shard = mp_shard_counters(server->loops[index].shard);
         shards.accepted += shard->accepted;
         shards.duplicates += shard->duplicates;
+        shards.facts_taken += shard->facts_taken;
         shards.state_writes += shard->state_writes;
         shards.outbox += shard->outbox;
         shards.store_reads += shard->store_reads;
@@ -2001,6 +2302,8 @@ static void write_metrics(struct loop *loop, FILE *out)
     for (int source = 0; source < MP_SOURCE_COUNT; source++)
         fprintf(out, "milepost_ingest_source_events_total{source=\"%s\"} %llu\n",
                 mp_source_name(source), (unsigned long long)total.source_events[source]);
+    write_unmapped_metrics(server, out);
+    write_webhook_auth_metrics(server, out);
     fprintf(out, "# HELP milepost_ingest_rejected_records_total Records refused, by reason.\n"
                  "# TYPE milepost_ingest_rejected_records_total counter\n");
     for (int code = 1; code < MP_REJECT_CODE_COUNT; code++)
@@ -2010,6 +2313,9 @@ static void write_metrics(struct loop *loop, FILE *out)
             shards.accepted);
     COUNTER("milepost_shard_duplicate_events_total", "Copies of accepted events, dropped.",
             shards.duplicates);
+    COUNTER("milepost_shard_facts_taken_total",
+            "Payload-level facts (estimated delivery, shipment reference) that changed a shipment.",
+            shards.facts_taken);
     COUNTER("milepost_shard_state_writes_total", "Shipment records written to the store.",
             shards.state_writes);
     COUNTER("milepost_shard_outbox_entries_total", "ERP confirmations queued in the outbox.",
@@ -2069,6 +2375,10 @@ static void write_metrics(struct loop *loop, FILE *out)
     GAUGE("milepost_server_uptime_seconds", "Seconds since start.",
           (monotonic_ms() - server->started_ms) / 1000);
     write_dpdk_metrics(server, out);
+    if (server->erp_pull)
+        mp_erp_pull_write_metrics(server->erp_pull, out);
+    if (server->erp_sender)
+        mp_erp_write_metrics(server->erp_sender, out);
 #undef COUNTER
 #undef GAUGE
 }
@@ -2375,6 +2685,8 @@ static void notify_committed(void *context, uint32_t shard_index)
 {
     struct server *server = context;
     wake_loop(&server->loops[shard_index]);
+    mp_erp_pull_notify(server->erp_pull); /* NULL unless pull mode; cheap without waiters */
+    mp_erp_notify(server->erp_sender);    /* NULL unless push or jetstream; cheap when busy */
 }
 
 static int setup_loop(struct server *server, struct loop *loop, uint32_t index)
@@ -2445,7 +2757,8 @@ static int setup_loop(struct server *server, struct loop *loop, uint32_t index)
         .shard_index = index,
         .cache_records_max = config->pipeline.cache_records_max,
         .flush_records_max = config->pipeline.cache_records_max / 2,
-        .confirm_mask = MP_CONFIRM_DEFAULT_MASK,
+        .confirm_mask = server->erp_filter.milestone_mask,
+        .confirm_filter = &server->erp_filter,
     };
     error = mp_shard_create(&shard_options, server->store, &loop->shard);
     if (error)
@@ -2534,8 +2847,21 @@ static int create_rings(struct server *server)
 
 static void destroy_server(struct server *server)
 {
+    /* The loops are stopped: nobody verifies any more. */
+    mp_webhook_auth_destroy(server->webhook_auth);
+    server->webhook_auth = NULL;
     mp_commit_destroy(server->commit);
     server->commit = NULL;
+    /* After the commit thread, whose notify may still reach the sender; before the store. */
+    mp_erp_destroy(server->erp_sender);
+    server->erp_sender = NULL;
+    /*
+     * Pull mode: after the commit thread too, for the same reason; before
+     * the loops' teardown, which frees the answers its last requests leave
+     * on their results lists (queued acks are written and answered here).
+     */
+    mp_erp_pull_destroy(server->erp_pull);
+    server->erp_pull = NULL;
     for (uint32_t index = 0; server->loops && index < server->core_count; index++)
         teardown_loop(&server->loops[index]);
     for (uint32_t index = 0; server->event_rings && index < server->core_count * server->core_count; index++) {
@@ -2702,6 +3028,62 @@ static void write_dpdk_metrics(struct server *server, FILE *out)
 #endif
 }
 
+/* Pull mode: the lease queue over the outbox and its thread (mp_erp_pull.h). */
+static int start_erp_pull(struct server *server, char *message, size_t message_size)
+{
+    const struct mp_server_config *config = server->config;
+    struct mp_erp_pull_options options;
+    mp_erp_pull_options_default(&options);
+    options.visibility_timeout_ms = config->erp.visibility_timeout_ms;
+    options.sync = config->durability == MP_OPTIONS_DURABILITY_SYNC;
+    int error = mp_erp_pull_create(&options, server->store, &server->erp_pull);
+    if (!error)
+        error = mp_erp_pull_start(server->erp_pull);
+    if (error)
+        snprintf(message, message_size, "cannot start ERP pull mode: %s", mp_strerror(error));
+    return error;
+}
+
+/*
+ * Push and jetstream: the sender thread over the outbox (mp_erp.h) with
+ * the mode's destination.  Pull mode has no sender (start_erp_pull).
+ */
+static int start_erp_sender(struct server *server, char *message, size_t message_size)
+{
+    const struct mp_server_config *config = server->config;
+    struct mp_erp_destination destination;
+    int error = MP_EINVAL;
+    switch (config->erp.mode) {
+    case MP_OPTIONS_ERP_PUSH:
+        error = mp_erp_push_create(config, &destination, message, message_size);
+        break;
+    case MP_OPTIONS_ERP_JETSTREAM: {
+        struct mp_erp_jetstream_options jetstream;
+        mp_erp_jetstream_options_from_config(config, &jetstream);
+        error = mp_erp_jetstream_create(&jetstream, &destination, message, message_size);
+        break;
+    }
+    case MP_OPTIONS_ERP_PULL:
+        MP_ASSERT(!"pull mode runs no sender");
+        break;
+    }
+    if (error)
+        return error;
+    struct mp_erp_options options;
+    mp_erp_options_from_config(config, &options);
+    error = mp_erp_create(&options, server->store, &destination, &server->erp_sender);
+    if (error) {
+        if (destination.destroy)
+            destination.destroy(destination.state);
+        snprintf(message, message_size, "cannot start ERP delivery: %s", mp_strerror(error));
+        return error;
+    }
+    error = mp_erp_start(server->erp_sender);
+    if (error)
+        snprintf(message, message_size, "cannot start the ERP sender: %s", mp_strerror(error));
+    return error;
+}
+
 int mp_server_run(const struct mp_server_config *config, char *message, size_t message_size)
 {
     struct server server_memory;
@@ -2727,7 +3109,12 @@ int mp_server_run(const struct mp_server_config *config, char *message, size_t m
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int error = open_store(server, message, message_size);
+    int error = mp_erp_filter_from_config(config, &server->erp_filter, message, message_size);
+    if (!error)
+        error = mp_webhook_auth_create(config->sources, &server->webhook_auth, message,
+                                       message_size);
+    if (!error)
+        error = open_store(server, message, message_size);
     server->loops = error ? NULL : calloc(server->core_count, sizeof *server->loops);
     if (!error && !server->loops)
         error = -ENOMEM;
@@ -2753,6 +3140,10 @@ int mp_server_run(const struct mp_server_config *config, char *message, size_t m
     }
     if (!error)
         error = open_listeners(server, message, message_size);
+    if (!error && config->erp.mode == MP_OPTIONS_ERP_PULL)
+        error = start_erp_pull(server, message, message_size);
+    if (!error && config->erp.mode != MP_OPTIONS_ERP_PULL)
+        error = start_erp_sender(server, message, message_size);
     if (!error) {
         error = mp_commit_create(server->store, server->core_count,
                                  config->durability == MP_OPTIONS_DURABILITY_SYNC, &server->commit);
@@ -2786,7 +3177,7 @@ int mp_server_run(const struct mp_server_config *config, char *message, size_t m
             }
         }
         stop_readers(server);
-        destroy_server(server);
+        destroy_server(server); /* stops and frees the ERP sender too */
         return 1;
     }
     printf("%s\n", server->listen_line);
@@ -2808,6 +3199,7 @@ int mp_server_run(const struct mp_server_config *config, char *message, size_t m
     log_line("info", "pipeline.server", "stopping: answering what is in flight");
     stop_dpdk(server); /* no new events from the port; its rings drain below */
     atomic_store(&server->stopping, true);
+    mp_erp_pull_drain(server->erp_pull); /* long polls answer now, so the loops can drain */
     for (uint32_t index = 0; index < server->core_count; index++)
         wake_loop(&server->loops[index]);
     /* Every loop must be idle at once: events cross cores. */
@@ -2829,6 +3221,12 @@ int mp_server_run(const struct mp_server_config *config, char *message, size_t m
         pthread_join(server->loops[index].thread, NULL);
     }
     stop_readers(server);
+    /*
+     * The loops made their last commits: the sender settles the delivery in
+     * progress and stops (destroy_server frees it once the commit thread is
+     * gone); what is left is sent after the next start.
+     */
+    mp_erp_stop(server->erp_sender);
     int fatal = atomic_load(&server->fatal_error);
     if (fatal)
         snprintf(message, message_size, "stopped after a store failure: %s", mp_strerror(fatal));

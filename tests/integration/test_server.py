@@ -849,15 +849,20 @@ def bad_requests(ctx):
     T.check("unknown path (POST): 404", response.status == 404, response)
     response = client.request("GET", "/v1/events")
     T.check("GET /v1/events: 405 JSON error", response.status == 405 and "error" in response.json(), response)
-    for source in ("ebay", "easypost"):
+    for source, status, code in (("ebay", 404, "unknown_source"), ("canonical", 404, "unknown_source"),
+                                 ("easypost", 400, "not_source_shape")):
+        # {"x":1} is JSON but no EasyPost Event: 400, nothing taken.
         response = client.request("POST", "/v1/webhooks/" + source, '{"x":1}',
                                   content_type="application/json")
         try:
             answer = response.json()
         except ValueError:
             answer = {}
-        T.check("webhook source %s: 404 with a JSON error" % source, response.status == 404 and
-                isinstance(answer.get("error"), str) and answer.get("message"), response)
+        T.check("webhook source %s: %d %s with a message" % (source, status, code),
+                response.status == status and answer.get("error") == code and
+                answer.get("message"), response)
+    response = client.request("GET", "/v1/webhooks/easypost")
+    T.check("GET of a webhook: 405", response.status == 405, response)
     # The connection survived all of it.
     response = client.request("GET", "/healthz")
     T.check("the connection stays usable after 4xx answers", response.status == 200, response)

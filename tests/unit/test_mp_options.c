@@ -134,7 +134,7 @@ static void test_defaults(void **state)
     assert_int_equal(config.pipeline.commit_interval_ms, 1);
     assert_int_equal(config.pipeline.duplicate_flush_interval_ms, 1000);
     assert_int_equal(config.logging.level, MP_OPTIONS_LOG_INFO);
-    assert_string_equal(config.sources[MP_SOURCE_UPS].header_name, "credential");
+    assert_string_equal(config.sources[MP_SOURCE_UPS].header_name, "Authorization");
     assert_int_equal(config.sources[MP_SOURCE_SHIPPO].tolerance_s, 300);
     for (int source = 0; source < MP_SOURCE_COUNT; source++)
         assert_string_equal(config.sources[source].secret, "");
