@@ -2178,6 +2178,20 @@ static void write_label_value(FILE *out, const char *bytes, size_t size)
     }
 }
 
+/* The entry for (source, code) among a loop's published ones, or NULL. */
+static const struct unmapped_entry *unmapped_find(const struct unmapped_counts *counts,
+                                                  const struct unmapped_entry *like)
+{
+    uint32_t count = atomic_load_explicit(&counts->count, memory_order_acquire);
+    for (uint32_t index = 0; index < count; index++) {
+        const struct unmapped_entry *entry = &counts->entries[index];
+        if (entry->source == like->source && entry->code_size == like->code_size &&
+            memcmp(entry->code, like->code, like->code_size) == 0)
+            return entry;
+    }
+    return NULL;
+}
+
 static void write_unmapped_metrics(struct server *server, FILE *out)
 {
     fprintf(out, "# HELP milepost_adapter_unmapped_codes_total Source status codes mapped only "
@@ -2190,28 +2204,17 @@ static void write_unmapped_metrics(struct server *server, FILE *out)
         uint32_t count = atomic_load_explicit(&counts->count, memory_order_acquire);
         for (uint32_t at = 0; at < count; at++) {
             const struct unmapped_entry *entry = &counts->entries[at];
-            /* Print each (source, code) once: at its first loop, summed over all. */
+            /* Each (source, code) once: at the first loop that has it, summed over the rest. */
             bool seen = false;
-            for (uint32_t before = 0; before < index && !seen; before++) {
-                const struct unmapped_counts *earlier = &server->loops[before].counters.unmapped;
-                uint32_t earlier_count = atomic_load_explicit(&earlier->count, memory_order_acquire);
-                for (uint32_t k = 0; k < earlier_count && !seen; k++)
-                    seen = earlier->entries[k].source == entry->source &&
-                           earlier->entries[k].code_size == entry->code_size &&
-                           memcmp(earlier->entries[k].code, entry->code, entry->code_size) == 0;
-            }
+            for (uint32_t before = 0; before < index && !seen; before++)
+                seen = unmapped_find(&server->loops[before].counters.unmapped, entry) != NULL;
             if (seen)
                 continue;
             uint64_t total = entry->total;
             for (uint32_t after = index + 1; after < server->core_count; after++) {
-                const struct unmapped_counts *later = &server->loops[after].counters.unmapped;
-                uint32_t later_count = atomic_load_explicit(&later->count, memory_order_acquire);
-                for (uint32_t k = 0; k < later_count; k++) {
-                    if (later->entries[k].source == entry->source &&
-                        later->entries[k].code_size == entry->code_size &&
-                        memcmp(later->entries[k].code, entry->code, entry->code_size) == 0)
-                        total += later->entries[k].total;
-                }
+                const struct unmapped_entry *same =
+                    unmapped_find(&server->loops[after].counters.unmapped, entry);
+                total += same ? same->total : 0;
             }
             fprintf(out, "milepost_adapter_unmapped_codes_total{source=\"%s\",code=\"",
                     mp_source_name(entry->source));
@@ -2228,32 +2231,35 @@ static void write_unmapped_metrics(struct server *server, FILE *out)
     }
 }
 
+/* One family of milepost_webhook_auth_*: a series per (source, result). */
+static void write_webhook_auth_family(struct server *server, FILE *out, const char *name,
+                                      const char *help,
+                                      const enum mp_webhook_auth_result *results,
+                                      size_t result_count)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (int source = 1; source < MP_SOURCE_COUNT; source++) {
+        for (size_t index = 0; index < result_count; index++)
+            fprintf(out, "%s{source=\"%s\",result=\"%s\"} %llu\n", name,
+                    mp_source_name(source), mp_webhook_auth_result_name(results[index]),
+                    (unsigned long long)mp_webhook_auth_count(server->webhook_auth, source,
+                                                              results[index]));
+    }
+}
+
 static void write_webhook_auth_metrics(struct server *server, FILE *out)
 {
     static const enum mp_webhook_auth_result failures[] = {
         MP_WEBHOOK_AUTH_MISSING, MP_WEBHOOK_AUTH_BAD, MP_WEBHOOK_AUTH_STALE};
     static const enum mp_webhook_auth_result passes[] = {MP_WEBHOOK_AUTH_OK,
                                                          MP_WEBHOOK_AUTH_UNSIGNED};
-    fprintf(out, "# HELP milepost_webhook_auth_failures_total Webhooks answered 401, by source "
-                 "and result (missing, bad, stale).\n"
-                 "# TYPE milepost_webhook_auth_failures_total counter\n");
-    for (int source = 1; source < MP_SOURCE_COUNT; source++) {
-        for (size_t index = 0; index < sizeof failures / sizeof failures[0]; index++)
-            fprintf(out, "milepost_webhook_auth_failures_total{source=\"%s\",result=\"%s\"} %llu\n",
-                    mp_source_name(source), mp_webhook_auth_result_name(failures[index]),
-                    (unsigned long long)mp_webhook_auth_count(server->webhook_auth, source,
-                                                              failures[index]));
-    }
-    fprintf(out, "# HELP milepost_webhook_auth_accepted_total Webhooks let through, by source and "
-                 "result (ok: verified; unsigned: the source has no secret configured).\n"
-                 "# TYPE milepost_webhook_auth_accepted_total counter\n");
-    for (int source = 1; source < MP_SOURCE_COUNT; source++) {
-        for (size_t index = 0; index < sizeof passes / sizeof passes[0]; index++)
-            fprintf(out, "milepost_webhook_auth_accepted_total{source=\"%s\",result=\"%s\"} %llu\n",
-                    mp_source_name(source), mp_webhook_auth_result_name(passes[index]),
-                    (unsigned long long)mp_webhook_auth_count(server->webhook_auth, source,
-                                                              passes[index]));
-    }
+    write_webhook_auth_family(server, out, "milepost_webhook_auth_failures_total",
+                              "Webhooks answered 401, by source and result (missing, bad, stale).",
+                              failures, sizeof failures / sizeof failures[0]);
+    write_webhook_auth_family(server, out, "milepost_webhook_auth_accepted_total",
+                              "Webhooks let through, by source and result (ok: verified; "
+                              "unsigned: the source has no secret configured).",
+                              passes, sizeof passes / sizeof passes[0]);
 }
 
 static void write_metrics(struct loop *loop, FILE *out)

@@ -270,6 +270,51 @@ class BadRSA:
         return self.key.sign(message)
 
 
+def check_adapter_metrics(server):
+    """Unmapped codes are counted by (source, code), never rejected; newer facts are taken."""
+    path = os.path.join(SAMPLES, "ups", "track_alert_out_for_delivery.json")
+    with open(path, "rb") as f:
+        alert = json.loads(f.read())
+    before = ts.metrics(server.http)
+    alert["trackingNumber"] = "1ZUNMAPPED0000001"
+    alert["activityStatus"]["descriptionCode"] = "998"   # not a documented code: type I decides
+    response = post(server.http, "ups", json.dumps(alert).encode(), {})
+    T.check("ups: an undocumented code is taken (202, 1 accepted)",
+            response.status == 202 and json.loads(response.body)["accepted"] == 1, response)
+    after = ts.metrics(server.http)
+    series = 'milepost_adapter_unmapped_codes_total{source="ups",code="998"}'
+    T.check("/metrics: the undocumented code counted under its own label",
+            after.get(series, 0) - before.get(series, 0) == 1, sorted(k for k in after if "unmapped" in k))
+    # An aggregator's resend: every checkpoint a duplicate, but the payload is newer
+    # (AfterShip's ts) and carries a later estimate, which the shipment must take.
+    with open(os.path.join(SAMPLES, "aftership", "tracking_update_in_transit_v2025-01.json"), "rb") as f:
+        payload = json.loads(f.read())
+    payload["msg"]["tracking_number"] = "ASFACTS000001"
+    first = post(server.http, "aftership", json.dumps(payload).encode(), {})
+    accepted = json.loads(first.body).get("accepted", 0) if first.status == 202 else 0
+    facts_before = ts.metrics(server.http).get("milepost_shard_facts_taken_total", 0)
+    estimate = payload["msg"]["latest_estimated_delivery"]
+    estimate["datetime"] = "2025-02-20T00:00:00-08:00"
+    payload["ts"] += 3600
+    response = post(server.http, "aftership", json.dumps(payload).encode(), {})
+    answer = json.loads(response.body) if response.status == 202 else {}
+    T.check("aftership resend: every checkpoint a duplicate, none accepted",
+            accepted > 0 and answer.get("accepted") == 0 and answer.get("duplicates") == accepted,
+            (first, response))
+    state = shipments(server.http, "ASFACTS000001")
+    T.check("aftership resend: the newer payload's estimate is the shipment's (2025-02-20)",
+            len(state) == 1 and state[0].get("estimated_delivery") == "2025-02-20", state)
+    T.check("/metrics: milepost_shard_facts_taken_total moved",
+            ts.metrics(server.http).get("milepost_shard_facts_taken_total", 0) > facts_before)
+    # An older payload arriving late changes nothing.
+    estimate["datetime"] = "2025-02-11T00:00:00-08:00"
+    payload["ts"] -= 7200
+    post(server.http, "aftership", json.dumps(payload).encode(), {})
+    state = shipments(server.http, "ASFACTS000001")
+    T.check("aftership: an older payload's estimate does not replace a newer one",
+            len(state) == 1 and state[0].get("estimated_delivery") == "2025-02-20", state)
+
+
 def main():
     if not shutil.which("openssl"):
         print("# skip: the openssl CLI is needed to make the ShipEngine key")
@@ -341,6 +386,7 @@ def main():
             body, number = sample(source)
             response = post(open_server.http, source, body, {})
             T.check("%s without a secret: unsigned request: 202" % source, response.status == 202, response)
+        check_adapter_metrics(open_server)
         code, _ = open_server.stop()
         T.check("server without secrets: SIGTERM exits 0", code == 0, open_server.stderr()[-800:])
 
