@@ -261,6 +261,8 @@ struct loop_counters {
     uint64_t udp_dropped_events;
     uint64_t ring_full_waits;
     uint64_t reads;
+    uint64_t rejects_kept;              /* raw bytes stored in the rejects family */
+    uint64_t rejects_not_kept;          /* over REJECTS_KEPT_PER_SECOND_MAX: counted only */
     struct mp_histogram ack_us;         /* the words above are summed; nothing below */
     struct unmapped_counts unmapped;
 };
@@ -297,6 +299,8 @@ struct loop {
     struct mp_json_parser *parser;
     uint64_t generation_in_flight;
     int64_t last_duplicate_flush_ms;
+    int64_t reject_window_s;    /* the second rejects_in_window counts */
+    uint32_t rejects_in_window;
 
     /* Completions waiting for their generation to be committed. */
     struct completion *pending;
@@ -1256,7 +1260,39 @@ struct parse_context {
     struct request *request;
     uint32_t tcp_first_line;
     int64_t received_us;
+    enum mp_source source;
 };
+
+/*
+ * Rejects whose raw bytes one loop stores per second.  DESIGN.md wants a
+ * rejected record's payload kept for inspection and replay; a sender
+ * spraying garbage must not turn that into a disk-filling write path, so
+ * past this rate rejects are answered and counted, not stored.
+ */
+#define REJECTS_KEPT_PER_SECOND_MAX 1000
+
+/*
+ * Keeps a rejected record's raw bytes (bounded by MP_REJECT_RAW_SIZE_MAX)
+ * in the rejects family through this loop's own shard: they are written
+ * with its next batch.  `milepost rejects list` shows them.
+ */
+static void keep_reject(struct loop *loop, enum mp_source source, uint32_t index,
+                        enum mp_reject_code code, const char *message, const char *raw,
+                        size_t raw_size)
+{
+    int64_t now_ms = mp_time_now_ms();
+    if (now_ms / 1000 != loop->reject_window_s) {
+        loop->reject_window_s = now_ms / 1000;
+        loop->rejects_in_window = 0;
+    }
+    if (loop->rejects_in_window >= REJECTS_KEPT_PER_SECOND_MAX) {
+        loop->counters.rejects_not_kept++;
+        return;
+    }
+    loop->rejects_in_window++;
+    loop->counters.rejects_kept++;
+    mp_shard_add_reject(loop->shard, source, now_ms, index, code, message, raw, raw_size);
+}
 
 /* Counts an event a connection sent and routes it, its answer due back here. */
 static void route_received(struct loop *loop, struct conn *conn, uint32_t request_id,
@@ -1289,10 +1325,9 @@ static int http_on_event(void *context, uint32_t index, struct mp_event *event, 
 static int http_on_reject(void *context, uint32_t index, enum mp_reject_code code,
                           const char *message, const char *raw, size_t raw_size)
 {
-    (void)raw;
-    (void)raw_size;
     struct parse_context *parse = context;
     request_add_reject(parse->loop, parse->request, index, code, message);
+    keep_reject(parse->loop, parse->source, index, code, message, raw, raw_size);
     return 0;
 }
 
@@ -1355,7 +1390,7 @@ static void handle_post_events(struct loop *loop, struct conn *conn, struct requ
     if (http->content_type && http->content_type_size >= 20 &&
         strncasecmp(http->content_type, "application/x-ndjson", 20) == 0)
         shape = MP_JSON_NDJSON;
-    struct parse_context parse = {loop, conn, request, 0, monotonic_us()};
+    struct parse_context parse = {loop, conn, request, 0, monotonic_us(), source};
     struct mp_json_sink sink = {http_on_event, http_on_reject, &parse};
     struct mp_json_summary summary;
     char message[MP_ERROR_MESSAGE_SIZE_MAX];
@@ -1381,6 +1416,10 @@ static void handle_post_events(struct loop *loop, struct conn *conn, struct requ
         request_respond_error(loop, request, 400,
                               source == MP_SOURCE_CANONICAL ? "bad_json" : "not_source_shape",
                               message);
+        /* The whole body is the rejected record (an authenticated one, for a webhook). */
+        keep_reject(loop, source, 0,
+                    source == MP_SOURCE_CANONICAL ? MP_REJECT_BAD_JSON : MP_REJECT_NOT_AN_EVENT,
+                    message, http->body, http->body_size);
         return;
     }
     if (error == MP_ETOOBIG) {
@@ -1726,11 +1765,10 @@ static int tcp_on_reject(void *context, uint32_t index, enum mp_reject_code code
                          const char *message, const char *raw, size_t raw_size)
 {
     (void)index;
-    (void)raw;
-    (void)raw_size;
     struct tcp_line_context *line = context;
     struct loop *loop = line->loop;
     loop->counters.records_rejected[code]++;
+    keep_reject(loop, MP_SOURCE_CANONICAL, line->line, code, message, raw, raw_size);
     char text[MP_ERROR_MESSAGE_SIZE_MAX * 2 + 96];
     struct mp_jsonw writer;
     mp_jsonw_init(&writer, text, sizeof text - 1);
@@ -2008,12 +2046,9 @@ static int udp_on_event(void *context, uint32_t index, struct mp_event *event, c
 static int udp_on_reject(void *context, uint32_t index, enum mp_reject_code code,
                          const char *message, const char *raw, size_t raw_size)
 {
-    (void)index;
-    (void)message;
-    (void)raw;
-    (void)raw_size;
     struct loop *loop = context;
     loop->counters.records_rejected[code]++;
+    keep_reject(loop, MP_SOURCE_CANONICAL, index, code, message, raw, raw_size);
     return 0;
 }
 
@@ -2319,6 +2354,12 @@ static void write_metrics(struct loop *loop, FILE *out)
             shards.accepted);
     COUNTER("milepost_shard_duplicate_events_total", "Copies of accepted events, dropped.",
             shards.duplicates);
+    COUNTER("milepost_ingest_rejects_kept_total",
+            "Rejected records whose raw bytes were stored in the rejects family.",
+            total.rejects_kept);
+    COUNTER("milepost_ingest_rejects_not_kept_total",
+            "Rejected records answered and counted but not stored (over the per-second cap).",
+            total.rejects_not_kept);
     COUNTER("milepost_shard_facts_taken_total",
             "Payload-level facts (estimated delivery, shipment reference) that changed a shipment.",
             shards.facts_taken);

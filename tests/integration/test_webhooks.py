@@ -387,8 +387,24 @@ def main():
             response = post(open_server.http, source, body, {})
             T.check("%s without a secret: unsigned request: 202" % source, response.status == 202, response)
         check_adapter_metrics(open_server)
+        response = post(open_server.http, "dhl", b'{"hello":1}', {})
+        T.check("dhl: JSON that is no DHL payload: 400 not_source_shape",
+                response.status == 400 and error_code(response) == "not_source_shape", response)
         code, _ = open_server.stop()
         T.check("server without secrets: SIGTERM exits 0", code == 0, open_server.stderr()[-800:])
+        listed = subprocess.run([ts.milepost(), "rejects", "list", "--data", open_data],
+                                capture_output=True, text=True, timeout=60)
+        rejects = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
+        T.check("rejects list: the refused webhook body is kept with its source and error",
+                any(r.get("source") == "dhl" and r.get("error") == "not_an_event" and
+                    r.get("raw") == '{"hello":1}' for r in rejects), rejects[-3:])
+        # The first server saw only signature failures beyond good requests: none is kept.
+        listed = subprocess.run([ts.milepost(), "rejects", "list", "--data", data],
+                                capture_output=True, text=True, timeout=60)
+        T.check("rejects list: requests refused for their signature left no reject",
+                listed.returncode == 0 and not any(
+                    json.loads(line).get("error") == "bad_signature"
+                    for line in listed.stdout.splitlines() if line.strip()), listed.stdout[-400:])
 
         reports = [line for s in servers for line in s.stderr().splitlines()
                    if ts.SERVER_PROBLEM.search(line)]
