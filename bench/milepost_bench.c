@@ -19,7 +19,6 @@
 #include <unistd.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 
 #include "mp_assert.h"
 #include "mp_baseline_pg.h"
+#include "mp_bench_util.h"
 #include "mp_bench_run.h"
 #include "mp_capacity.h"
 #include "mp_config.h"
@@ -112,48 +112,19 @@ static const char bench_usage[] =
     "\n"
     "Exit status: 0 success, 1 runtime failure, 2 bad usage.\n";
 
-/* Prints one line to stderr: the problem, then what to do. */
-__attribute__((format(printf, 1, 2))) static void bench_error(const char *format, ...)
+/*
+ * getopt_long's '?' with opterr off: a missing value or an unknown option
+ * (argv[optind - 1]).  command_note names the command for the message (" for
+ * gen") or is "".  Returns BENCH_EXIT_USAGE.
+ */
+static int bench_option_error(char **argv, const char *command_note)
 {
-    va_list arguments;
-    va_start(arguments, format);
-    fputs("milepost-bench: ", stderr);
-    vfprintf(stderr, format, arguments);
-    fputc('\n', stderr);
-    va_end(arguments);
-}
-
-static double bench_seconds_since(const struct timespec *start)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
-}
-
-/* A whole number in [minimum, maximum], the whole text and nothing else. */
-static bool bench_parse_u64(const char *text, uint64_t minimum, uint64_t maximum, uint64_t *out)
-{
-    if (text[0] < '0' || text[0] > '9')
-        return false;
-    errno = 0;
-    char *end = NULL;
-    unsigned long long value = strtoull(text, &end, 10);
-    if (errno != 0 || *end != '\0' || value < minimum || value > maximum)
-        return false;
-    *out = value;
-    return true;
-}
-
-static bool bench_parse_double(const char *text, double minimum, double maximum, double *out)
-{
-    errno = 0;
-    char *end = NULL;
-    double value = strtod(text, &end);
-    if (errno != 0 || end == text || *end != '\0' || !isfinite(value) || value < minimum ||
-        value > maximum)
-        return false;
-    *out = value;
-    return true;
+    if (optopt != 0)
+        mp_bench_util_error("option '%s' needs a value; see milepost-bench --help", argv[optind - 1]);
+    else
+        mp_bench_util_error("unknown option '%s'%s; see milepost-bench --help", argv[optind - 1],
+                            command_note);
+    return BENCH_EXIT_USAGE;
 }
 
 /* NAME=WEIGHT,... ; carriers not named get weight 0. */
@@ -189,7 +160,7 @@ static bool bench_parse_carriers(const char *text, uint32_t weights[MP_GEN_CARRI
         }
         memcpy(number, equals + 1, number_size);
         number[number_size] = '\0';
-        if (!bench_parse_u64(number, 0, 1000000, &weight)) {
+        if (!mp_bench_util_parse_u64(number, 0, 1000000, &weight)) {
             snprintf(message, message_size,
                      "the weight of %.*s in --carriers must be a whole number from 0 to 1000000",
                      (int)(equals - at), at);
@@ -210,7 +181,7 @@ static bool bench_parse_carriers(const char *text, uint32_t weights[MP_GEN_CARRI
 
 static int bench_gen_usage_error(const char *option, const char *value, const char *want)
 {
-    bench_error("%s '%s' is not valid: %s", option, value, want);
+    mp_bench_util_error("%s '%s' is not valid: %s", option, value, want);
     return BENCH_EXIT_USAGE;
 }
 
@@ -261,7 +232,7 @@ static int bench_gen(int argc, char **argv)
         uint64_t number = 0;
         switch (option) {
         case BENCH_OPTION_EVENTS:
-            if (!bench_parse_u64(optarg, 1, MP_GEN_EVENT_COUNT_MAX, &number)) {
+            if (!mp_bench_util_parse_u64(optarg, 1, MP_GEN_EVENT_COUNT_MAX, &number)) {
                 snprintf(message, sizeof message, "give a whole number from 1 to %u",
                          MP_GEN_EVENT_COUNT_MAX);
                 return bench_gen_usage_error("--events", optarg, message);
@@ -269,7 +240,7 @@ static int bench_gen(int argc, char **argv)
             config.event_count = number;
             break;
         case BENCH_OPTION_SHIPMENTS:
-            if (!bench_parse_u64(optarg, 1, MP_GEN_SHIPMENT_COUNT_MAX, &number)) {
+            if (!mp_bench_util_parse_u64(optarg, 1, MP_GEN_SHIPMENT_COUNT_MAX, &number)) {
                 snprintf(message, sizeof message, "give a whole number from 1 to %u",
                          MP_GEN_SHIPMENT_COUNT_MAX);
                 return bench_gen_usage_error("--shipments", optarg, message);
@@ -277,21 +248,21 @@ static int bench_gen(int argc, char **argv)
             config.shipment_count = (uint32_t)number;
             break;
         case BENCH_OPTION_DUPLICATE_RATE:
-            if (!bench_parse_double(optarg, 0.0, MP_GEN_DUPLICATE_RATE_MAX, &config.duplicate_rate)) {
+            if (!mp_bench_util_parse_double(optarg, 0.0, MP_GEN_DUPLICATE_RATE_MAX, &config.duplicate_rate)) {
                 snprintf(message, sizeof message, "give a fraction from 0 to %g, e.g. 0.30",
                          MP_GEN_DUPLICATE_RATE_MAX);
                 return bench_gen_usage_error("--duplicate-rate", optarg, message);
             }
             break;
         case BENCH_OPTION_ZIPF:
-            if (!bench_parse_double(optarg, 0.0, MP_GEN_ZIPF_MAX, &config.zipf_s)) {
+            if (!mp_bench_util_parse_double(optarg, 0.0, MP_GEN_ZIPF_MAX, &config.zipf_s)) {
                 snprintf(message, sizeof message, "give an exponent from 0 (uniform) to %g",
                          MP_GEN_ZIPF_MAX);
                 return bench_gen_usage_error("--zipf", optarg, message);
             }
             break;
         case BENCH_OPTION_SEED:
-            if (!bench_parse_u64(optarg, 0, UINT64_MAX, &config.seed))
+            if (!mp_bench_util_parse_u64(optarg, 0, UINT64_MAX, &config.seed))
                 return bench_gen_usage_error("--seed", optarg, "give a whole number from 0 to 2^64-1");
             break;
         case BENCH_OPTION_SHUFFLE:
@@ -305,7 +276,7 @@ static int bench_gen(int argc, char **argv)
                 return bench_gen_usage_error("--shuffle", optarg, "use none, window or full");
             break;
         case BENCH_OPTION_WINDOW:
-            if (!bench_parse_u64(optarg, 1, MP_GEN_WINDOW_MAX, &number)) {
+            if (!mp_bench_util_parse_u64(optarg, 1, MP_GEN_WINDOW_MAX, &number)) {
                 snprintf(message, sizeof message, "give a whole number of lines from 1 to %u",
                          MP_GEN_WINDOW_MAX);
                 return bench_gen_usage_error("--window", optarg, message);
@@ -323,7 +294,7 @@ static int bench_gen(int argc, char **argv)
         }
         case BENCH_OPTION_CARRIERS:
             if (!bench_parse_carriers(optarg, config.carrier_weights, message, sizeof message)) {
-                bench_error("%s", message);
+                mp_bench_util_error("%s", message);
                 return BENCH_EXIT_USAGE;
             }
             break;
@@ -337,20 +308,16 @@ static int bench_gen(int argc, char **argv)
             fputs(bench_usage, stdout);
             return BENCH_EXIT_OK;
         default:
-            if (optopt != 0)
-                bench_error("option '%s' needs a value; see milepost-bench --help", argv[optind - 1]);
-            else
-                bench_error("unknown option '%s' for gen; see milepost-bench --help", argv[optind - 1]);
-            return BENCH_EXIT_USAGE;
+            return bench_option_error(argv, " for gen");
         }
     }
     if (optind < argc) {
-        bench_error("unexpected argument '%s'; gen takes only options (see milepost-bench --help)",
+        mp_bench_util_error("unexpected argument '%s'; gen takes only options (see milepost-bench --help)",
                     argv[optind]);
         return BENCH_EXIT_USAGE;
     }
     if (mp_gen_config_check(&config, message, sizeof message) < 0) {
-        bench_error("%s; change --events, --shipments or --duplicate-rate", message);
+        mp_bench_util_error("%s; change --events, --shipments or --duplicate-rate", message);
         return BENCH_EXIT_USAGE;
     }
 
@@ -359,17 +326,17 @@ static int bench_gen(int argc, char **argv)
     struct mp_gen *gen = NULL;
     int result = mp_gen_create(&config, &gen);
     if (result < 0) {
-        bench_error("cannot plan the workload: %s; lower --events", mp_strerror(result));
+        mp_bench_util_error("cannot plan the workload: %s; lower --events", mp_strerror(result));
         return BENCH_EXIT_FAILURE;
     }
-    double plan_seconds = bench_seconds_since(&started);
+    double plan_seconds = mp_bench_util_seconds_since(&started);
 
     FILE *out = stdout;
     if (out_path != NULL) {
         out = fopen(out_path, "w");
         if (out == NULL) {
             int error = errno;
-            bench_error("cannot open %s: %s; check the path and its permissions", out_path,
+            mp_bench_util_error("cannot open %s: %s; check the path and its permissions", out_path,
                         strerror(error));
             mp_gen_destroy(gen);
             return BENCH_EXIT_FAILURE;
@@ -390,9 +357,9 @@ static int bench_gen(int argc, char **argv)
     }
     if (result == 0 && close_result != 0)
         result = -close_error;
-    double total_seconds = bench_seconds_since(&started);
+    double total_seconds = mp_bench_util_seconds_since(&started);
     if (result < 0) {
-        bench_error("cannot write %s: %s; check free space and the destination",
+        mp_bench_util_error("cannot write %s: %s; check free space and the destination",
                     out_path != NULL ? out_path : "stdout", strerror(-result));
         mp_gen_destroy(gen);
         return BENCH_EXIT_FAILURE;
@@ -437,7 +404,7 @@ static bool bench_parse_host_port(const char *text, char *host, size_t host_size
     if (colon == NULL || (size_t)(colon - text) >= host_size || colon == text)
         return false;
     uint64_t number = 0;
-    if (!bench_parse_u64(colon + 1, 1, 65535, &number))
+    if (!mp_bench_util_parse_u64(colon + 1, 1, 65535, &number))
         return false;
     memcpy(host, text, (size_t)(colon - text));
     host[colon - text] = '\0';
@@ -525,7 +492,7 @@ static int bench_server_start(struct bench_server *server, const char *data_dir,
         snprintf(server->dir, sizeof server->dir, "%s/milepost-bench.XXXXXX",
                  temporary != NULL && temporary[0] != '\0' ? temporary : "/tmp");
         if (mkdtemp(server->dir) == NULL) {
-            bench_error("cannot create a temporary directory in %s: %s; set TMPDIR", server->dir,
+            mp_bench_util_error("cannot create a temporary directory in %s: %s; set TMPDIR", server->dir,
                         strerror(errno));
             server->dir[0] = '\0';
             return -1;
@@ -544,7 +511,7 @@ static int bench_server_start(struct bench_server *server, const char *data_dir,
     unlink(listen_path);
     pid_t pid = fork();
     if (pid < 0) {
-        bench_error("cannot start milepost: fork failed: %s", strerror(errno));
+        mp_bench_util_error("cannot start milepost: fork failed: %s", strerror(errno));
         return -1;
     }
     if (pid == 0) {
@@ -604,7 +571,7 @@ static int bench_server_start(struct bench_server *server, const char *data_dir,
             char udp[96] = "";
             if (sscanf(line, "listening http=%95s tcp=%95s udp=%95s", http, tcp, udp) < 2 ||
                 !bench_parse_host_port(http, server->host, sizeof server->host, &server->http_port)) {
-                bench_error("cannot read milepost's listening line '%s'; is %s this build's?", line,
+                mp_bench_util_error("cannot read milepost's listening line '%s'; is %s this build's?", line,
                             milepost);
                 return -1;
             }
@@ -616,14 +583,14 @@ static int bench_server_start(struct bench_server *server, const char *data_dir,
         int status = 0;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             server->pid = 0;
-            bench_error("%s exited before listening (status %d); its log follows", milepost,
+            mp_bench_util_error("%s exited before listening (status %d); its log follows", milepost,
                         WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
             bench_print_log_tail(server);
             return -1;
         }
         bench_sleep_ms(20);
     }
-    bench_error("%s did not print its listening line within %d s; see %s", milepost,
+    mp_bench_util_error("%s did not print its listening line within %d s; see %s", milepost,
                 BENCH_SERVER_START_TIMEOUT_MS / 1000, log_path);
     return -1;
 }
@@ -751,7 +718,7 @@ static int bench_run_parse(int argc, char **argv, struct bench_run_options *opti
                 return bench_gen_usage_error("--profile", optarg, "use " MP_GEN_PROFILE_NAMES);
             break;
         case BENCH_RUN_SEED:
-            if (!bench_parse_u64(optarg, 0, UINT64_MAX, &seed))
+            if (!mp_bench_util_parse_u64(optarg, 0, UINT64_MAX, &seed))
                 return bench_gen_usage_error("--seed", optarg, "give a whole number from 0 to 2^64-1");
             break;
         case BENCH_RUN_DRIVER: {
@@ -765,25 +732,25 @@ static int bench_run_parse(int argc, char **argv, struct bench_run_options *opti
         case BENCH_RUN_TCP: options->tcp = optarg; break;
         case BENCH_RUN_UDP: options->udp = optarg; break;
         case BENCH_RUN_RATE:
-            if (!bench_parse_double(optarg, 1, 1e9, &options->rate_eps))
+            if (!mp_bench_util_parse_double(optarg, 1, 1e9, &options->rate_eps))
                 return bench_gen_usage_error("--rate", optarg, "give events per second from 1 to 1e9");
             break;
         case BENCH_RUN_DURATION:
-            if (!bench_parse_double(optarg, 0.1, 3600, &options->duration_s))
+            if (!mp_bench_util_parse_double(optarg, 0.1, 3600, &options->duration_s))
                 return bench_gen_usage_error("--duration", optarg, "give seconds from 0.1 to 3600");
             break;
         case BENCH_RUN_CONNECTIONS:
-            if (!bench_parse_u64(optarg, 1, MP_DRIVER_CONNECTIONS_MAX, &number))
+            if (!mp_bench_util_parse_u64(optarg, 1, MP_DRIVER_CONNECTIONS_MAX, &number))
                 return bench_gen_usage_error("--connections", optarg, "give 1 to 256");
             options->connections = (uint32_t)number;
             break;
         case BENCH_RUN_PIPELINE:
-            if (!bench_parse_u64(optarg, 1, MP_DRIVER_PIPELINE_MAX, &number))
+            if (!mp_bench_util_parse_u64(optarg, 1, MP_DRIVER_PIPELINE_MAX, &number))
                 return bench_gen_usage_error("--pipeline", optarg, "give 1 to 64");
             options->pipeline_depth = (uint32_t)number;
             break;
         case BENCH_RUN_BATCH:
-            if (!bench_parse_u64(optarg, 1, MP_DRIVER_BATCH_MAX, &number))
+            if (!mp_bench_util_parse_u64(optarg, 1, MP_DRIVER_BATCH_MAX, &number))
                 return bench_gen_usage_error("--batch", optarg, "give 1 to 1000 events");
             options->batch_events = (uint32_t)number;
             break;
@@ -793,20 +760,20 @@ static int bench_run_parse(int argc, char **argv, struct bench_run_options *opti
             options->durability = optarg;
             break;
         case BENCH_RUN_CORES:
-            if (!bench_parse_u64(optarg, 0, 64, &number))
+            if (!mp_bench_util_parse_u64(optarg, 0, 64, &number))
                 return bench_gen_usage_error("--cores", optarg, "give 0 (all) to 64");
             options->cores = optarg;
             break;
         case BENCH_RUN_EVENTS:
-            if (!bench_parse_u64(optarg, 1, MP_GEN_EVENT_COUNT_MAX, &events))
+            if (!mp_bench_util_parse_u64(optarg, 1, MP_GEN_EVENT_COUNT_MAX, &events))
                 return bench_gen_usage_error("--events", optarg, "give a whole number of events");
             break;
         case BENCH_RUN_SHIPMENTS:
-            if (!bench_parse_u64(optarg, 1, MP_GEN_SHIPMENT_COUNT_MAX, &shipments))
+            if (!mp_bench_util_parse_u64(optarg, 1, MP_GEN_SHIPMENT_COUNT_MAX, &shipments))
                 return bench_gen_usage_error("--shipments", optarg, "give a whole number of shipments");
             break;
         case BENCH_RUN_DUPLICATE_RATE:
-            if (!bench_parse_double(optarg, 0, MP_GEN_DUPLICATE_RATE_MAX, &duplicate_rate))
+            if (!mp_bench_util_parse_double(optarg, 0, MP_GEN_DUPLICATE_RATE_MAX, &duplicate_rate))
                 return bench_gen_usage_error("--duplicate-rate", optarg, "give a fraction, e.g. 0.3");
             break;
         case BENCH_RUN_REPORT: options->report_dir = optarg; break;
@@ -820,22 +787,18 @@ static int bench_run_parse(int argc, char **argv, struct bench_run_options *opti
             break;
         case BENCH_RUN_BASELINE_CONNINFO: options->baseline_conninfo = optarg; break;
         case BENCH_RUN_NATIVE_RATE:
-            if (!bench_parse_double(optarg, 0, 1, &native_rate))
+            if (!mp_bench_util_parse_double(optarg, 0, 1, &native_rate))
                 return bench_gen_usage_error("--native-rate", optarg, "give a fraction from 0 to 1");
             break;
         case BENCH_RUN_HELP:
             fputs(bench_usage, stdout);
             return BENCH_EXIT_OK;
         default:
-            if (optopt != 0)
-                bench_error("option '%s' needs a value; see milepost-bench --help", argv[optind - 1]);
-            else
-                bench_error("unknown option '%s'; see milepost-bench --help", argv[optind - 1]);
-            return BENCH_EXIT_USAGE;
+            return bench_option_error(argv, "");
         }
     }
     if (optind < argc) {
-        bench_error("unexpected argument '%s'; see milepost-bench --help", argv[optind]);
+        mp_bench_util_error("unexpected argument '%s'; see milepost-bench --help", argv[optind]);
         return BENCH_EXIT_USAGE;
     }
     struct mp_gen_config *config = &options->profile.config;
@@ -853,7 +816,7 @@ static int bench_run_parse(int argc, char **argv, struct bench_run_options *opti
         config->native_rate = 0;
     char message[BENCH_MESSAGE_SIZE_MAX];
     if (mp_gen_config_check(config, message, sizeof message) < 0) {
-        bench_error("%s; change --events or --shipments", message);
+        mp_bench_util_error("%s; change --events or --shipments", message);
         return BENCH_EXIT_USAGE;
     }
     if (options->connections == 0)
@@ -863,11 +826,11 @@ static int bench_run_parse(int argc, char **argv, struct bench_run_options *opti
     if (options->batch_events == 0)
         options->batch_events = options->profile.batch_events;
     if (verify && options->server == NULL) {
-        bench_error("verify needs --server HOST:PORT (the server's HTTP port)");
+        mp_bench_util_error("verify needs --server HOST:PORT (the server's HTTP port)");
         return BENCH_EXIT_USAGE;
     }
     if (options->server != NULL && options->driver == MP_DRIVER_INPROC) {
-        bench_error("--driver inproc runs the pipeline in this process; drop --server");
+        mp_bench_util_error("--driver inproc runs the pipeline in this process; drop --server");
         return BENCH_EXIT_USAGE;
     }
     return -1;
@@ -897,27 +860,27 @@ static int bench_write_report(const struct bench_run_options *options,
     if (options->report_dir == NULL)
         return 0;
     if (mkdir(options->report_dir, 0755) != 0 && errno != EEXIST) {
-        bench_error("cannot create %s: %s; check the path", options->report_dir, strerror(errno));
+        mp_bench_util_error("cannot create %s: %s; check the path", options->report_dir, strerror(errno));
         return -1;
     }
     char path[BENCH_PATH_SIZE_MAX + 32];
     snprintf(path, sizeof path, "%s/results.json", options->report_dir);
     FILE *out = fopen(path, "w");
     if (out == NULL) {
-        bench_error("cannot write %s: %s; check the directory", path, strerror(errno));
+        mp_bench_util_error("cannot write %s: %s; check the directory", path, strerror(errno));
         return -1;
     }
     int result = mp_results_write_json(results, out);
     if (fclose(out) != 0 && result == 0)
         result = -errno;
     if (result < 0) {
-        bench_error("cannot write %s: %s; check free space", path, strerror(-result));
+        mp_bench_util_error("cannot write %s: %s; check free space", path, strerror(-result));
         return -1;
     }
 #ifdef BENCH_HAVE_REPORT
     snprintf(path, sizeof path, "%s/report.html", options->report_dir);
     if (mp_report_write_html(results, path) < 0) {
-        bench_error("cannot write %s; check the directory", path);
+        mp_bench_util_error("cannot write %s; check the directory", path);
         return -1;
     }
 #endif
@@ -965,7 +928,7 @@ static int bench_run_inproc(const struct bench_run_options *options, struct mp_g
     snprintf(server->dir, sizeof server->dir, "%s/milepost-bench.XXXXXX",
              temporary != NULL && temporary[0] != '\0' ? temporary : "/tmp");
     if (mkdtemp(server->dir) == NULL) {
-        bench_error("cannot create a temporary directory: %s; set TMPDIR", strerror(errno));
+        mp_bench_util_error("cannot create a temporary directory: %s; set TMPDIR", strerror(errno));
         server->dir[0] = '\0';
         return -1;
     }
@@ -976,7 +939,7 @@ static int bench_run_inproc(const struct bench_run_options *options, struct mp_g
     FILE *out = fopen(input, "w");
     uint64_t written = 0;
     if (out == NULL || mp_gen_write(gen, out, &written) < 0 || fclose(out) != 0) {
-        bench_error("cannot write the workload to %s; check free space", input);
+        mp_bench_util_error("cannot write the workload to %s; check free space", input);
         return -1;
     }
     struct mp_ingest_options ingest;
@@ -992,7 +955,7 @@ static int bench_run_inproc(const struct bench_run_options *options, struct mp_g
     char message[BENCH_MESSAGE_SIZE_MAX];
     int result = mp_ingest_run(&ingest, &summary, message, sizeof message);
     if (result < 0) {
-        bench_error("the in-process pipeline failed: %s", message);
+        mp_bench_util_error("the in-process pipeline failed: %s", message);
         return -1;
     }
     results->events_sent = written;
@@ -1021,13 +984,13 @@ static int bench_run_with(int argc, char **argv, bool verify, struct mp_results 
     struct mp_gen *gen = NULL;
     int result = mp_gen_create(&options.profile.config, &gen);
     if (result < 0) {
-        bench_error("cannot plan the workload: %s; lower --events", mp_strerror(result));
+        mp_bench_util_error("cannot plan the workload: %s; lower --events", mp_strerror(result));
         return BENCH_EXIT_FAILURE;
     }
     struct mp_results *results = external != NULL ? external : mp_results_create();
     if (results == NULL) {
         mp_gen_destroy(gen);
-        bench_error("out of memory for the results");
+        mp_bench_util_error("out of memory for the results");
         return BENCH_EXIT_FAILURE;
     }
     bench_fill_config(&options, gen, results);
@@ -1055,7 +1018,7 @@ static int bench_run_with(int argc, char **argv, bool verify, struct mp_results 
         driver.http_port = server.http_port;
     } else if (options.server != NULL) {
         if (!bench_parse_host_port(options.server, driver.host, sizeof driver.host, &driver.http_port)) {
-            bench_error("--server '%s' is not HOST:PORT (IPv4)", options.server);
+            mp_bench_util_error("--server '%s' is not HOST:PORT (IPv4)", options.server);
             exit_code = BENCH_EXIT_USAGE;
             goto done;
         }
@@ -1064,7 +1027,7 @@ static int bench_run_with(int argc, char **argv, bool verify, struct mp_results 
         if (options.driver == MP_DRIVER_TCP || options.driver == MP_DRIVER_UDP) {
             const char *stream = options.driver == MP_DRIVER_TCP ? options.tcp : options.udp;
             if (stream == NULL || !bench_parse_host_port(stream, host, sizeof host, &driver.port)) {
-                bench_error("--driver %s with --server needs --%s HOST:PORT",
+                mp_bench_util_error("--driver %s with --server needs --%s HOST:PORT",
                             mp_driver_kind_name(options.driver), mp_driver_kind_name(options.driver));
                 exit_code = BENCH_EXIT_USAGE;
                 goto done;
@@ -1087,7 +1050,7 @@ static int bench_run_with(int argc, char **argv, bool verify, struct mp_results 
     }
     result = mp_driver_http_open(driver.host, driver.http_port, 1u << 24, &client);
     if (result < 0) {
-        bench_error("cannot connect to the server's HTTP port %s:%u: %s", driver.host,
+        mp_bench_util_error("cannot connect to the server's HTTP port %s:%u: %s", driver.host,
                     (unsigned)driver.http_port, mp_strerror(result));
         goto done;
     }
@@ -1095,7 +1058,7 @@ static int bench_run_with(int argc, char **argv, bool verify, struct mp_results 
     if (!verify && options.driver != MP_DRIVER_INPROC) {
         result = mp_driver_run(&driver, gen, results, message, sizeof message);
         if (result < 0) {
-            bench_error("the %s driver failed: %s", mp_driver_kind_name(options.driver), message);
+            mp_bench_util_error("the %s driver failed: %s", mp_driver_kind_name(options.driver), message);
             goto done;
         }
         if (options.driver == MP_DRIVER_UDP) {
@@ -1133,7 +1096,7 @@ static int bench_run_with(int argc, char **argv, bool verify, struct mp_results 
                               options.check_erp, &erp_keys, client, results, message,
                               sizeof message);
     if (result < 0) {
-        bench_error("the oracle check could not finish: %s", message);
+        mp_bench_util_error("the oracle check could not finish: %s", message);
         goto done;
     }
     mp_results_finish(results);
@@ -1156,7 +1119,7 @@ static int bench_run_with(int argc, char **argv, bool verify, struct mp_results 
         result = mp_baseline_pg_beside(options.baseline_conninfo, gen, options.progress, results, message,
                                        sizeof message);
         if (result < 0) {
-            bench_error("the PostgreSQL baseline failed: %s", message);
+            mp_bench_util_error("the PostgreSQL baseline failed: %s", message);
             goto done;
         }
     }
@@ -1174,7 +1137,7 @@ done:
     if (server.pid > 0) {
         int status = bench_server_stop(&server);
         if (status != 0) {
-            bench_error("milepost did not exit cleanly on SIGTERM (status %d)", status);
+            mp_bench_util_error("milepost did not exit cleanly on SIGTERM (status %d)", status);
             exit_code = BENCH_EXIT_FAILURE;
         }
     }
@@ -1222,6 +1185,6 @@ int main(int argc, char **argv)
         return mp_baseline_pg_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "capacity") == 0)
         return mp_capacity_main(argc - 1, argv + 1);
-    bench_error("unknown command '%s'; use run, verify, gen or capacity (see milepost-bench --help)", argv[1]);
+    mp_bench_util_error("unknown command '%s'; use run, verify, gen or capacity (see milepost-bench --help)", argv[1]);
     return BENCH_EXIT_USAGE;
 }

@@ -19,6 +19,7 @@
 #include <libpq-fe.h>
 
 #include "mp_assert.h"
+#include "mp_bench_util.h"
 #include "mp_error.h"
 #include "mp_event.h"
 #include "mp_json.h"
@@ -882,19 +883,6 @@ __attribute__((format(printf, 1, 2))) static int baseline_usage_error(const char
     return 2;
 }
 
-static bool baseline_parse_u64(const char *text, uint64_t minimum, uint64_t maximum, uint64_t *out)
-{
-    if (text[0] < '0' || text[0] > '9')
-        return false;
-    errno = 0;
-    char *end = NULL;
-    unsigned long long value = strtoull(text, &end, 10);
-    if (errno != 0 || *end != '\0' || value < minimum || value > maximum)
-        return false;
-    *out = value;
-    return true;
-}
-
 /* Shipments with at least one line among the first `event_count` (all when 0). */
 static uint64_t baseline_shipments_sent(struct mp_gen *gen, uint64_t event_count, uint32_t shipment_count)
 {
@@ -991,21 +979,21 @@ int mp_baseline_pg_main(int argc, char **argv)
             profile_name = optarg;
             break;
         case BASELINE_OPTION_SEED:
-            if (!baseline_parse_u64(optarg, 0, UINT64_MAX, &seed))
+            if (!mp_bench_util_parse_u64(optarg, 0, UINT64_MAX, &seed))
                 return baseline_usage_error("--seed '%s' is not a whole number", optarg);
             have_seed = true;
             break;
         case BASELINE_OPTION_EVENTS:
-            if (!baseline_parse_u64(optarg, 1, MP_GEN_EVENT_COUNT_MAX, &run.event_count))
+            if (!mp_bench_util_parse_u64(optarg, 1, MP_GEN_EVENT_COUNT_MAX, &run.event_count))
                 return baseline_usage_error("--events '%s' must be a whole number from 1", optarg);
             break;
         case BASELINE_OPTION_CONNECTIONS:
-            if (!baseline_parse_u64(optarg, 1, MP_BASELINE_PG_CONNECTIONS_MAX, &number))
+            if (!mp_bench_util_parse_u64(optarg, 1, MP_BASELINE_PG_CONNECTIONS_MAX, &number))
                 return baseline_usage_error("--connections '%s' must be from 1 to 64", optarg);
             run.connections = (uint32_t)number;
             break;
         case BASELINE_OPTION_BATCH:
-            if (!baseline_parse_u64(optarg, 1, MP_BASELINE_PG_BATCH_MAX, &number))
+            if (!mp_bench_util_parse_u64(optarg, 1, MP_BASELINE_PG_BATCH_MAX, &number))
                 return baseline_usage_error("--batch '%s' must be from 1 to 10000 events", optarg);
             run.batch_events = (uint32_t)number;
             break;

@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "mp_assert.h"
+#include "mp_bench_util.h"
 #include "mp_bench_run.h"
 #include "mp_error.h"
 #include "mp_report.h"
@@ -62,27 +62,6 @@ static const char capacity_usage[] =
     "in a row.  Exit status: 0 a knee was found, 1 a run failed, the oracle found a mismatch\n"
     "or no rate held, 2 bad usage.\n";
 
-__attribute__((format(printf, 1, 2))) static void capacity_error(const char *format, ...)
-{
-    va_list arguments;
-    va_start(arguments, format);
-    fputs("milepost-bench: ", stderr);
-    vfprintf(stderr, format, arguments);
-    fputc('\n', stderr);
-    va_end(arguments);
-}
-
-static bool capacity_parse_double(const char *text, double minimum, double maximum, double *out)
-{
-    errno = 0;
-    char *end = NULL;
-    double value = strtod(text, &end);
-    if (errno != 0 || end == text || *end != '\0' || !isfinite(value) || value < minimum || value > maximum)
-        return false;
-    *out = value;
-    return true;
-}
-
 /* "1000,2000,5000": ascending order is not required; the knee search sorts nothing out of luck. */
 static bool capacity_parse_rates(const char *text, double *rates, uint32_t *count)
 {
@@ -97,7 +76,7 @@ static bool capacity_parse_rates(const char *text, double *rates, uint32_t *coun
             return false;
         memcpy(number, at, size);
         number[size] = '\0';
-        if (!capacity_parse_double(number, 1, 1e9, &rates[*count]))
+        if (!mp_bench_util_parse_double(number, 1, 1e9, &rates[*count]))
             return false;
         (*count)++;
         at += size;
@@ -170,58 +149,58 @@ static int capacity_parse(int argc, char **argv, struct capacity_options *option
             fputs(capacity_usage, stdout);
             return CAPACITY_EXIT_OK;
         } else if ((value = capacity_option_value(argc, argv, &index, "--target-eps")) != NULL) {
-            if (!capacity_parse_double(value, 1, 1e12, &options->target_eps)) {
-                capacity_error("--target-eps '%s' is not valid: give events per second, e.g. 250000", value);
+            if (!mp_bench_util_parse_double(value, 1, 1e12, &options->target_eps)) {
+                mp_bench_util_error("--target-eps '%s' is not valid: give events per second, e.g. 250000", value);
                 return CAPACITY_EXIT_USAGE;
             }
         } else if ((value = capacity_option_value(argc, argv, &index, "--p99-ms")) != NULL) {
-            if (!capacity_parse_double(value, 0.001, 3.6e6, &options->p99_limit_ms)) {
-                capacity_error("--p99-ms '%s' is not valid: give milliseconds, e.g. 10", value);
+            if (!mp_bench_util_parse_double(value, 0.001, 3.6e6, &options->p99_limit_ms)) {
+                mp_bench_util_error("--p99-ms '%s' is not valid: give milliseconds, e.g. 10", value);
                 return CAPACITY_EXIT_USAGE;
             }
         } else if ((value = capacity_option_value(argc, argv, &index, "--rates")) != NULL) {
             if (!capacity_parse_rates(value, options->rates, &options->rate_count)) {
-                capacity_error("--rates '%s' is not valid: give up to %u rates in events/s, e.g. "
+                mp_bench_util_error("--rates '%s' is not valid: give up to %u rates in events/s, e.g. "
                                "10000,20000,40000",
                                value, MP_RESULTS_SWEEP_RUNS_MAX);
                 return CAPACITY_EXIT_USAGE;
             }
         } else if ((value = capacity_option_value(argc, argv, &index, "--run-seconds")) != NULL) {
-            if (!capacity_parse_double(value, 1, 3600, &options->run_seconds)) {
-                capacity_error("--run-seconds '%s' is not valid: give 1 to 3600 seconds", value);
+            if (!mp_bench_util_parse_double(value, 1, 3600, &options->run_seconds)) {
+                mp_bench_util_error("--run-seconds '%s' is not valid: give 1 to 3600 seconds", value);
                 return CAPACITY_EXIT_USAGE;
             }
         } else if ((value = capacity_option_value(argc, argv, &index, "--headroom")) != NULL) {
-            if (!capacity_parse_double(value, 1, 100, &options->headroom)) {
-                capacity_error("--headroom '%s' is not valid: give a factor from 1 to 100, e.g. 1.25", value);
+            if (!mp_bench_util_parse_double(value, 1, 100, &options->headroom)) {
+                mp_bench_util_error("--headroom '%s' is not valid: give a factor from 1 to 100, e.g. 1.25", value);
                 return CAPACITY_EXIT_USAGE;
             }
         } else if ((value = capacity_option_value(argc, argv, &index, "--min-achieved")) != NULL) {
-            if (!capacity_parse_double(value, 0.01, 1, &options->achieved_fraction_min)) {
-                capacity_error("--min-achieved '%s' is not valid: give a fraction from 0.01 to 1", value);
+            if (!mp_bench_util_parse_double(value, 0.01, 1, &options->achieved_fraction_min)) {
+                mp_bench_util_error("--min-achieved '%s' is not valid: give a fraction from 0.01 to 1", value);
                 return CAPACITY_EXIT_USAGE;
             }
         } else if ((value = capacity_option_value(argc, argv, &index, "--refine")) != NULL) {
             double refine = 0;
-            if (!capacity_parse_double(value, 0, 8, &refine) || refine != floor(refine)) {
-                capacity_error("--refine '%s' is not valid: give 0 to 8 runs", value);
+            if (!mp_bench_util_parse_double(value, 0, 8, &refine) || refine != floor(refine)) {
+                mp_bench_util_error("--refine '%s' is not valid: give 0 to 8 runs", value);
                 return CAPACITY_EXIT_USAGE;
             }
             options->refine_count = (uint32_t)refine;
         } else if ((value = capacity_option_value(argc, argv, &index, "--report")) != NULL) {
             if (value[0] == '\0') {
-                capacity_error("--report needs a directory");
+                mp_bench_util_error("--report needs a directory");
                 return CAPACITY_EXIT_USAGE;
             }
             options->report_dir = value;
         } else if (strncmp(argument, "--rate", 6) == 0 || strncmp(argument, "--duration", 10) == 0 ||
                    strncmp(argument, "--steady", 8) == 0) {
-            capacity_error("capacity sets %s for each run itself; use --rates and --run-seconds", argument);
+            mp_bench_util_error("capacity sets %s for each run itself; use --rates and --run-seconds", argument);
             return CAPACITY_EXIT_USAGE;
         } else {
             /* A run option (or its value): the run parses it. */
             if (options->run_argument_count + 8 >= CAPACITY_ARGUMENTS_MAX) {
-                capacity_error("too many options for the runs (at most %d)", CAPACITY_ARGUMENTS_MAX - 8);
+                mp_bench_util_error("too many options for the runs (at most %d)", CAPACITY_ARGUMENTS_MAX - 8);
                 return CAPACITY_EXIT_USAGE;
             }
             if (strncmp(argument, "--cores", 7) == 0)
@@ -232,7 +211,7 @@ static int capacity_parse(int argc, char **argv, struct capacity_options *option
         }
     }
     if (options->target_eps <= 0 || options->p99_limit_ms <= 0) {
-        capacity_error("capacity needs --target-eps E and --p99-ms L (see milepost-bench capacity --help)");
+        mp_bench_util_error("capacity needs --target-eps E and --p99-ms L (see milepost-bench capacity --help)");
         return CAPACITY_EXIT_USAGE;
     }
     if (!options->has_cores && !options->has_server) {
@@ -270,7 +249,7 @@ static int capacity_run(const struct capacity_options *options, double rate_eps,
 
     struct mp_results *results = mp_results_create();
     if (results == NULL) {
-        capacity_error("out of memory for a run's results");
+        mp_bench_util_error("out of memory for a run's results");
         return CAPACITY_EXIT_FAILURE;
     }
     int exit_code = mp_bench_run_into(count, arguments, results);
@@ -293,14 +272,14 @@ static int capacity_write_report(const struct capacity_options *options, const s
     if (options->report_dir == NULL)
         return 0;
     if (mkdir(options->report_dir, 0755) != 0 && errno != EEXIST) {
-        capacity_error("cannot create %s: %s; check the path", options->report_dir, strerror(errno));
+        mp_bench_util_error("cannot create %s: %s; check the path", options->report_dir, strerror(errno));
         return -1;
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/results.json", options->report_dir);
     FILE *out = fopen(path, "w");
     if (out == NULL) {
-        capacity_error("cannot write %s: %s; check the directory", path, strerror(errno));
+        mp_bench_util_error("cannot write %s: %s; check the directory", path, strerror(errno));
         return -1;
     }
     int result = mp_results_sweep_write_json(sweep, out);
@@ -311,7 +290,7 @@ static int capacity_write_report(const struct capacity_options *options, const s
         result = mp_report_write_capacity_html(sweep, path);
     }
     if (result < 0) {
-        capacity_error("cannot write %s: %s; check free space", path, mp_strerror(result));
+        mp_bench_util_error("cannot write %s: %s; check free space", path, mp_strerror(result));
         return -1;
     }
     fprintf(stderr, "capacity: report in %s/report.html\n", options->report_dir);
@@ -340,7 +319,7 @@ int mp_capacity_main(int argc, char **argv)
         fprintf(stderr, "capacity: probing the ceiling (closed loop, %g s)\n", options.run_seconds);
         int probe_exit = capacity_run(&options, 0, &probe);
         if (probe_exit != 0 || probe == NULL || !(probe->events_per_s > 0)) {
-            capacity_error("the closed-loop probe run failed (exit %d); fix that run first", probe_exit);
+            mp_bench_util_error("the closed-loop probe run failed (exit %d); fix that run first", probe_exit);
             mp_results_destroy(probe);
             return probe_exit == CAPACITY_EXIT_USAGE ? CAPACITY_EXIT_USAGE : CAPACITY_EXIT_FAILURE;
         }
@@ -361,7 +340,7 @@ int mp_capacity_main(int argc, char **argv)
             goto done;
         sweep.runs[sweep.run_count++] = run;
         if (run_exit != 0) {
-            capacity_error("the run at %.0f events/s failed (exit %d%s); no capacity figure from a failed run",
+            mp_bench_util_error("the run at %.0f events/s failed (exit %d%s); no capacity figure from a failed run",
                            options.rates[index], run_exit,
                            run->oracle.mismatch_count > 0 ? ", oracle mismatches" : "");
             exit_code = run_exit == CAPACITY_EXIT_USAGE ? CAPACITY_EXIT_USAGE : CAPACITY_EXIT_FAILURE;
@@ -404,7 +383,7 @@ int mp_capacity_main(int argc, char **argv)
             goto done;
         sweep.runs[sweep.run_count++] = run;
         if (run_exit != 0) {
-            capacity_error("the run at %.0f events/s failed (exit %d%s); no capacity figure from a failed run",
+            mp_bench_util_error("the run at %.0f events/s failed (exit %d%s); no capacity figure from a failed run",
                            rate, run_exit, run->oracle.mismatch_count > 0 ? ", oracle mismatches" : "");
             exit_code = run_exit == CAPACITY_EXIT_USAGE ? CAPACITY_EXIT_USAGE : CAPACITY_EXIT_FAILURE;
             goto done;

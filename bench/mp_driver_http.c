@@ -5,10 +5,7 @@
  */
 #include "mp_driver.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +13,7 @@
 #include <unistd.h>
 
 #include "mp_assert.h"
+#include "mp_bench_util.h"
 #include "mp_error.h"
 
 struct mp_driver_http {
@@ -30,21 +28,9 @@ struct mp_driver_http {
 
 static int http_connect(struct mp_driver_http *client)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = mp_bench_util_connect(client->host, client->port, SOCK_STREAM);
     if (fd < 0)
-        return -errno;
-    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(client->port)};
-    if (inet_pton(AF_INET, client->host, &address.sin_addr) != 1) {
-        close(fd);
-        return -EINVAL;
-    }
-    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
-        int error = errno;
-        close(fd);
-        return -error;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        return fd;
     client->fd = fd;
     client->size = 0;
     client->consumed = 0;

@@ -12,13 +12,10 @@
  */
 #include "mp_driver.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <liburing.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,6 +26,7 @@
 #include <unistd.h>
 
 #include "mp_assert.h"
+#include "mp_bench_util.h"
 #include "mp_error.h"
 #include "mp_time.h"
 
@@ -179,28 +177,6 @@ static int driver_fail(struct driver *driver, int code, const char *text)
 {
     snprintf(driver->message, driver->message_size, "%s", text);
     return code;
-}
-
-static int driver_connect(const char *host, uint16_t port, int type)
-{
-    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(port)};
-    if (inet_pton(AF_INET, host, &address.sin_addr) != 1) {
-        close(fd);
-        return -EINVAL;
-    }
-    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
-        int error = errno;
-        close(fd);
-        return -error;
-    }
-    if (type == SOCK_STREAM) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    return fd;
 }
 
 /* ---- intervals and progress -------------------------------------------- */
@@ -414,17 +390,24 @@ static uint32_t driver_fill(struct driver *driver, struct driver_conn *conn, str
     return events;
 }
 
-static int driver_submit_send(struct driver *driver, struct driver_conn *conn)
+/* A free submission entry, submitting what is queued once to make room; NULL when still full. */
+static struct io_uring_sqe *driver_get_sqe(struct driver *driver)
 {
-    MP_ASSERT(conn->send_count > 0 && !conn->sending);
-    struct driver_unit *unit = &conn->units[conn->send_queue[conn->send_head]];
     struct io_uring_sqe *sqe = io_uring_get_sqe(&driver->ring);
     if (sqe == NULL) {
         io_uring_submit(&driver->ring);
         sqe = io_uring_get_sqe(&driver->ring);
-        if (sqe == NULL)
-            return -EBUSY;
     }
+    return sqe;
+}
+
+static int driver_submit_send(struct driver *driver, struct driver_conn *conn)
+{
+    MP_ASSERT(conn->send_count > 0 && !conn->sending);
+    struct driver_unit *unit = &conn->units[conn->send_queue[conn->send_head]];
+    struct io_uring_sqe *sqe = driver_get_sqe(driver);
+    if (sqe == NULL)
+        return -EBUSY;
     io_uring_prep_send(sqe, conn->fd, unit->bytes + unit->start + conn->sent_offset,
                        unit->size - conn->sent_offset, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, ((uint64_t)conn->index << 8) | TAG_SEND);
@@ -434,13 +417,9 @@ static int driver_submit_send(struct driver *driver, struct driver_conn *conn)
 
 static int driver_submit_recv(struct driver *driver, struct driver_conn *conn)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&driver->ring);
-    if (sqe == NULL) {
-        io_uring_submit(&driver->ring);
-        sqe = io_uring_get_sqe(&driver->ring);
-        if (sqe == NULL)
-            return -EBUSY;
-    }
+    struct io_uring_sqe *sqe = driver_get_sqe(driver);
+    if (sqe == NULL)
+        return -EBUSY;
     io_uring_prep_recv(sqe, conn->fd, conn->recv + conn->recv_size,
                        DRIVER_RECV_SIZE - conn->recv_size, 0);
     io_uring_sqe_set_data64(sqe, ((uint64_t)conn->index << 8) | TAG_RECV);
@@ -848,7 +827,7 @@ static int driver_setup(struct driver *driver)
                 return -ENOMEM;
             conn->free_stack[conn->free_count++] = driver->depth - 1 - unit;
         }
-        int fd = driver_connect(options->host, options->port, SOCK_STREAM);
+        int fd = mp_bench_util_connect(options->host, options->port, SOCK_STREAM);
         if (fd < 0)
             return fd;
         conn->fd = fd;
@@ -923,7 +902,7 @@ static int driver_stream_run(struct driver *driver)
 static int driver_udp_run(struct driver *driver)
 {
     const struct mp_driver_options *options = driver->options;
-    int fd = driver_connect(options->host, options->port, SOCK_DGRAM);
+    int fd = mp_bench_util_connect(options->host, options->port, SOCK_DGRAM);
     if (fd < 0)
         return driver_fail(driver, fd, "cannot open a UDP socket to the server");
     char *datagram = malloc(MP_DRIVER_DATAGRAM_SIZE_MAX + MP_GEN_LINE_SIZE_MAX);

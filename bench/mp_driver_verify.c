@@ -18,6 +18,7 @@
 #include <xxhash.h>
 
 #include "mp_assert.h"
+#include "mp_bench_util.h"
 #include "mp_error.h"
 #include "mp_event.h"
 #include "mp_oracle.h"
@@ -306,13 +307,6 @@ static void verify_path_segment(const char *text, char *out, size_t capacity)
             size += (size_t)snprintf(out + size, capacity - size, "%%%02X", *at);
     }
     out[size] = '\0';
-}
-
-static double verify_seconds_since(const struct timespec *start)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
 /*
@@ -634,7 +628,7 @@ int mp_driver_verify(struct mp_gen *gen, uint64_t events_sent, bool native, bool
     }
     result = 0;
 done:
-    oracle->seconds = verify_seconds_since(&started);
+    oracle->seconds = mp_bench_util_seconds_since(&started);
     free(offsets);
     free(sent);
     free(events);

@@ -239,26 +239,27 @@ static void oracle_civil(int64_t days, int64_t *year, unsigned *month, unsigned 
     *year = y + (*month <= 2 ? 1 : 0);
 }
 
-static void oracle_split(int64_t utc_ms, int64_t *days, int64_t *ms_of_day)
+/* The UTC calendar date of utc_ms and the milliseconds into that day (floored, so before 1970 works). */
+static void oracle_civil_from_ms(int64_t utc_ms, int64_t *year, unsigned *month, unsigned *day,
+                                 int64_t *ms_of_day)
 {
     const int64_t ms_per_day = 86400000;
-    *days = utc_ms / ms_per_day;
+    int64_t days = utc_ms / ms_per_day;
     *ms_of_day = utc_ms % ms_per_day;
     if (*ms_of_day < 0) {
         *ms_of_day += ms_per_day;
-        (*days)--;
+        days--;
     }
+    oracle_civil(days, year, month, day);
 }
 
 void mp_oracle_format_time(int64_t utc_ms, char out[MP_ORACLE_TIME_TEXT_SIZE])
 {
-    int64_t days = 0;
-    int64_t ms_of_day = 0;
-    oracle_split(utc_ms, &days, &ms_of_day);
     int64_t year = 0;
     unsigned month = 0;
     unsigned day = 0;
-    oracle_civil(days, &year, &month, &day);
+    int64_t ms_of_day = 0;
+    oracle_civil_from_ms(utc_ms, &year, &month, &day, &ms_of_day);
     unsigned hour = (unsigned)(ms_of_day / 3600000);
     unsigned minute = (unsigned)(ms_of_day / 60000 % 60);
     unsigned second = (unsigned)(ms_of_day / 1000 % 60);
@@ -276,13 +277,11 @@ void mp_oracle_format_time(int64_t utc_ms, char out[MP_ORACLE_TIME_TEXT_SIZE])
 
 void mp_oracle_format_date(int64_t utc_ms, char out[MP_ORACLE_TIME_TEXT_SIZE])
 {
-    int64_t days = 0;
-    int64_t ms_of_day = 0;
-    oracle_split(utc_ms, &days, &ms_of_day);
     int64_t year = 0;
     unsigned month = 0;
     unsigned day = 0;
-    oracle_civil(days, &year, &month, &day);
+    int64_t ms_of_day = 0;
+    oracle_civil_from_ms(utc_ms, &year, &month, &day, &ms_of_day);
     char text[96];
     snprintf(text, sizeof text, "%04lld-%02u-%02u", (long long)year, month, day);
     snprintf(out, MP_ORACLE_TIME_TEXT_SIZE, "%.31s", text);

@@ -624,7 +624,7 @@ static bool mp_http_scan_header(struct mp_http_conn *conn, const char *bytes, si
     return true;
 }
 
-static int mp_http_hex_digit(unsigned char c)
+int mp_http_hex_digit(unsigned char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';

@@ -215,6 +215,9 @@ int mp_http_header_get(const struct mp_http_request *request, const char *name,
 int mp_http_path_split(const char *path, size_t path_size, struct mp_http_slice *segments,
                        uint32_t segment_count_max, uint32_t *segment_count);
 
+/* The value 0-15 of one hex digit (either case), or -1 for any other byte.  Any thread. */
+int mp_http_hex_digit(unsigned char c);
+
 /*
  * Percent-decodes in[0..in_size) into out (which may be in itself: the
  * output never outgrows the input); with plus_is_space, '+' becomes ' '

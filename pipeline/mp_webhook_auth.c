@@ -174,6 +174,21 @@ static bool header(const struct mp_http_request *request, const char *name, cons
     return true;
 }
 
+/*
+ * header(), for a header the scheme cannot do without: when it is absent,
+ * says "no <name> header" (name as given; the lookup ignores case) and
+ * returns false.
+ */
+static bool header_required(const struct mp_http_request *request, const char *name,
+                            const char **value, size_t *value_size, char *message,
+                            size_t message_size)
+{
+    if (header(request, name, value, value_size))
+        return true;
+    set_message(message, message_size, "no %s header", name);
+    return false;
+}
+
 static bool ascii_equal_nocase(const char *a, size_t a_size, const char *b)
 {
     size_t b_size = strlen(b);
@@ -191,25 +206,14 @@ static bool ascii_equal_nocase(const char *a, size_t a_size, const char *b)
     return true;
 }
 
-static int hex_digit(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes exactly out_size bytes of hex (either case).  Returns false on anything else. */
 static bool hex_decode(const char *text, size_t size, uint8_t *out, size_t out_size)
 {
     if (size != 2 * out_size)
         return false;
     for (size_t index = 0; index < out_size; index++) {
-        int high = hex_digit((unsigned char)text[2 * index]);
-        int low = hex_digit((unsigned char)text[2 * index + 1]);
+        int high = mp_http_hex_digit((unsigned char)text[2 * index]);
+        int low = mp_http_hex_digit((unsigned char)text[2 * index + 1]);
         if (high < 0 || low < 0)
             return false;
         out[index] = (uint8_t)(high << 4 | low);
@@ -465,10 +469,8 @@ static enum mp_webhook_auth_result verify_header_token(const struct auth_source 
 {
     const char *value;
     size_t size;
-    if (!header(request, source->header_name, &value, &size)) {
-        set_message(message, message_size, "no %s header", source->header_name);
+    if (!header_required(request, source->header_name, &value, &size, message, message_size))
         return MP_WEBHOOK_AUTH_MISSING;
-    }
     if (token_matches(source, value, size))
         return MP_WEBHOOK_AUTH_OK;
     /* Authorization: Bearer <secret>, the scheme in any case (RFC 9110 §11.1). */
@@ -562,10 +564,9 @@ static enum mp_webhook_auth_result verify_easypost(const struct auth_source *sou
                          message_size);
         return MP_WEBHOOK_AUTH_OK;
     }
-    if (!header(request, "x-hmac-signature", &signature, &signature_size)) {
-        set_message(message, message_size, "no X-Hmac-Signature header");
+    if (!header_required(request, "X-Hmac-Signature", &signature, &signature_size, message,
+                         message_size))
         return MP_WEBHOOK_AUTH_MISSING;
-    }
     struct pieces body = body_only(request);
     hmac_compute(&source->hmac, &body, mac);
     if (!prefixed_hex_matches(signature, signature_size, prefix, mac)) {
@@ -692,10 +693,8 @@ static enum mp_webhook_auth_result verify_fedex(const struct auth_source *source
 {
     const char *signature;
     size_t size;
-    if (!header(request, "fdx-signature", &signature, &size)) {
-        set_message(message, message_size, "no fdx-signature header");
+    if (!header_required(request, "fdx-signature", &signature, &size, message, message_size))
         return MP_WEBHOOK_AUTH_MISSING;
-    }
     uint8_t mac[SHA256_SIZE];
     struct pieces body = body_only(request);
     hmac_compute(&source->hmac, &body, mac);
@@ -713,10 +712,8 @@ static enum mp_webhook_auth_result verify_17track(const struct auth_source *sour
 {
     const char *signature;
     size_t size;
-    if (!header(request, "sign", &signature, &size)) {
-        set_message(message, message_size, "no sign header");
+    if (!header_required(request, "sign", &signature, &size, message, message_size))
         return MP_WEBHOOK_AUTH_MISSING;
-    }
     /* A plain hash with the key appended, not an HMAC (FORMATS.md §9). */
     uint8_t digest[SHA256_SIZE];
     SHA256_CTX context;
@@ -988,11 +985,9 @@ static enum mp_webhook_auth_result verify_shipengine_rsa(struct mp_webhook_auth 
 {
     const char *signature_text, *kid, *timestamp;
     size_t signature_text_size, kid_size, timestamp_size;
-    if (!header(request, "x-shipengine-rsa-sha256-signature", &signature_text,
-                &signature_text_size)) {
-        set_message(message, message_size, "no x-shipengine-rsa-sha256-signature header");
+    if (!header_required(request, "x-shipengine-rsa-sha256-signature", &signature_text,
+                         &signature_text_size, message, message_size))
         return MP_WEBHOOK_AUTH_MISSING;
-    }
     if (!header(request, "x-shipengine-rsa-sha256-key-id", &kid, &kid_size) || kid_size == 0 ||
         !header(request, "x-shipengine-timestamp", &timestamp, &timestamp_size)) {
         set_message(message, message_size,
