@@ -312,13 +312,8 @@ int aftership(od::document &document, run &r)
         got read;
         if (key == "msg")
             return aftership_msg(field, r, &payload);
-        if (key == "event_id") {
-            std::string_view id;
-            simdjson::error_code e = util::text(field, r, &id, &read);
-            if (!e && read == got::present)
-                r.delivery_id(id);
-            return e;
-        }
+        if (key == "event_id")
+            return util::delivery_id(field, r);
         if (key == "ts")
             return util::text(field, r, &payload.ts, &read);
         return util::ignored;

@@ -16,6 +16,7 @@
 #ifndef MP_ADAPT_CARRIERS_H
 #define MP_ADAPT_CARRIERS_H
 
+#include "mp_adapt_util.h"
 #include "mp_adapter_impl.h"
 
 #include <cstdio>
@@ -345,6 +346,48 @@ static inline error_code each(od::array &array, Visit visit)
     return simdjson::SUCCESS;
 }
 
+/*
+ * walk() over the object in `value`; null or another type is validated
+ * and skipped (nothing visited), as as_object() does.
+ */
+template <typename Visit>
+static inline error_code walk_object(run &r, od::value &value, Visit visit, bool first_pass = true)
+{
+    od::object object;
+    bool is_object;
+    error_code error = as_object(r, value, &object, &is_object);
+    if (error || !is_object)
+        return error;
+    return walk(object, r, visit, first_pass);
+}
+
+/* each() over the array in `value`; null or another type is validated and skipped. */
+template <typename Visit>
+static inline error_code each_element(run &r, od::value &value, Visit visit)
+{
+    od::array array;
+    bool is_array;
+    error_code error = as_array(r, value, &array, &is_array);
+    if (error || !is_array)
+        return error;
+    return each(array, visit);
+}
+
+/*
+ * Calls read(member_value) for the member `name` of the object in
+ * `value`; every other member is validated as ignored.
+ */
+template <typename Read>
+static inline error_code read_member(run &r, od::value &value, std::string_view name, Read read)
+{
+    return walk_object(r, value, [&](std::string_view key, od::value &member, bool *used) -> error_code {
+        if (key != name)
+            return simdjson::SUCCESS;
+        *used = true;
+        return read(member);
+    });
+}
+
 /* ---- what is collected ------------------------------------------------------- */
 
 struct place {
@@ -475,16 +518,8 @@ struct text_target {
     bool cut;    /* free text: cut at its bound (UTF-8 boundary) instead of rejecting */
 };
 
-/* The longest prefix of `text` of at most `size_max` bytes that ends on a UTF-8 boundary. */
-static inline std::string_view cut_utf8(std::string_view text, size_t size_max)
-{
-    if (text.size() <= size_max)
-        return text;
-    size_t size = size_max;
-    while (size > 0 && ((unsigned char)text[size] & 0xC0) == 0x80)
-        size--;
-    return text.substr(0, size);
-}
+/* The aggregators' cut (mp_adapt_util.h): one UTF-8 boundary rule for every adapter. */
+using util::cut_utf8;
 
 /*
  * Sets each non-empty text; false (event rejected) when a code, id,

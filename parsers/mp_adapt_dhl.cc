@@ -129,21 +129,8 @@ void map_status(run &r, std::string_view service, checkpoint *c)
 /* location: {address {countryCode, postalCode, addressLocality}}. */
 error_code read_location(run &r, od::value &value, place *where, problem *p)
 {
-    od::object object;
-    bool is_object;
-    error_code error = as_object(r, value, &object, &is_object);
-    if (error || !is_object)
-        return error;
-    return walk(object, r, [&](std::string_view key, od::value &v, bool *used) -> error_code {
-        if (key != "address")
-            return simdjson::SUCCESS;
-        *used = true;
-        od::object address;
-        bool address_is_object;
-        error_code failure = as_object(r, v, &address, &address_is_object);
-        if (failure || !address_is_object)
-            return failure;
-        return walk(address, r, [&](std::string_view k, od::value &x, bool *u) -> error_code {
+    return read_member(r, value, "address", [&](od::value &v) -> error_code {
+        return walk_object(r, v, [&](std::string_view k, od::value &x, bool *u) -> error_code {
             *u = true;
             if (k == "addressLocality")
                 return read_text(r, x, &where->city, p, "addressLocality");
@@ -264,23 +251,10 @@ error_code read_shipment_facts(run &r, od::object &object, shipment_state *s)
             *used = false;
             return simdjson::SUCCESS;
         }
-        od::object details;
-        bool is_object;
-        error_code failure = as_object(r, v, &details, &is_object);
-        if (failure || !is_object)
-            return failure;
-        return walk(details, r, [&](std::string_view k, od::value &x, bool *u) -> error_code {
+        return walk_object(r, v, [&](std::string_view k, od::value &x, bool *u) -> error_code {
             *u = true;
             if (k == "proofOfDelivery") {
-                od::object pod;
-                bool pod_is_object;
-                error_code e = as_object(r, x, &pod, &pod_is_object);
-                if (e || !pod_is_object)
-                    return e;
-                return walk(pod, r, [&](std::string_view k2, od::value &y, bool *u2) -> error_code {
-                    if (k2 != "signed")
-                        return simdjson::SUCCESS;
-                    *u2 = true;
+                return read_member(r, x, "signed", [&](od::value &y) -> error_code {
                     od::object person;
                     bool person_is_object;
                     error_code e2 = as_object(r, y, &person, &person_is_object);
@@ -314,15 +288,10 @@ error_code read_shipment_facts(run &r, od::object &object, shipment_state *s)
                 });
             }
             if (k == "weight") {
-                od::object weight;
-                bool weight_is_object;
-                error_code e = as_object(r, x, &weight, &weight_is_object);
-                if (e || !weight_is_object)
-                    return e;
                 std::string_view unit, raw;
                 double number = 0;
                 bool present = false;
-                e = walk(weight, r, [&](std::string_view k2, od::value &y, bool *u2) -> error_code {
+                error_code e = walk_object(r, x, [&](std::string_view k2, od::value &y, bool *u2) -> error_code {
                     *u2 = true;
                     if (k2 == "value")
                         return read_number(r, y, &number, &raw, &present, &f.trouble, "weight.value");
@@ -338,15 +307,7 @@ error_code read_shipment_facts(run &r, od::object &object, shipment_state *s)
             if (k == "references") {
                 /* {number, type}, or a list of them: the first number. */
                 auto one = [&](od::value &reference) -> error_code {
-                    od::object ref;
-                    bool ref_is_object;
-                    error_code e2 = as_object(r, reference, &ref, &ref_is_object);
-                    if (e2 || !ref_is_object)
-                        return e2;
-                    return walk(ref, r, [&](std::string_view k2, od::value &y, bool *u2) -> error_code {
-                        if (k2 != "number")
-                            return simdjson::SUCCESS;
-                        *u2 = true;
+                    return read_member(r, reference, "number", [&](od::value &y) -> error_code {
                         std::string_view number;
                         error_code e3 = read_text(r, y, &number, &f.trouble, "references.number");
                         if (f.shipment_ref.empty())
@@ -405,12 +366,7 @@ error_code walk_shipment(run &r, od::value &value, uint32_t *index)
         *used = true; /* everything else was read in pass 1 */
         if (key != "events")
             return simdjson::SUCCESS;
-        od::array list;
-        bool is_array;
-        error_code failure = as_array(r, v, &list, &is_array);
-        if (failure || !is_array)
-            return failure;
-        return each(list, [&](od::value &event) -> error_code {
+        return each_element(r, v, [&](od::value &event) -> error_code {
             event_read e;
             e.c.index = (*index)++;
             error_code e2 = read_event(r, event, &e);

@@ -297,13 +297,8 @@ int easypost(od::document &document, run &r)
         std::string_view *target = nullptr;
         if (key == "result")
             return easypost_result(field, r, &payload);
-        if (key == "id") {
-            std::string_view id;
-            simdjson::error_code e = util::text(field, r, &id, &read);
-            if (!e && read == got::present)
-                r.delivery_id(id);
-            return e;
-        }
+        if (key == "id")
+            return util::delivery_id(field, r);
         if (key == "object")
             target = &payload.object;
         else if (key == "description")

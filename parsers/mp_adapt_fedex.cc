@@ -176,12 +176,7 @@ bool map_scan(run &r, const scan_read &s, int64_t picked_up_ms, checkpoint *c)
 
 error_code read_scan_location(run &r, od::value &value, place *where, problem *p)
 {
-    od::object object;
-    bool is_object;
-    error_code error = as_object(r, value, &object, &is_object);
-    if (error || !is_object)
-        return error;
-    return walk(object, r, [&](std::string_view key, od::value &v, bool *used) -> error_code {
+    return walk_object(r, value, [&](std::string_view key, od::value &v, bool *used) -> error_code {
         *used = true;
         if (key == "city")
             return read_text(r, v, &where->city, p, "scanLocation.city");
@@ -225,15 +220,7 @@ error_code read_scan(run &r, od::value &value, scan_read *s)
         if (key == "scanLocation")
             return read_scan_location(r, v, &c.where, &c.trouble);
         if (key == "delayDetail") {
-            od::object delay;
-            bool delay_is_object;
-            error_code failure = as_object(r, v, &delay, &delay_is_object);
-            if (failure || !delay_is_object)
-                return failure;
-            return walk(delay, r, [&](std::string_view k, od::value &x, bool *u) -> error_code {
-                if (k != "type")
-                    return simdjson::SUCCESS;
-                *u = true;
+            return read_member(r, v, "type", [&](od::value &x) -> error_code {
                 return read_text(r, x, &s->delay_type, &c.trouble, "delayDetail.type");
             });
         }
@@ -255,21 +242,11 @@ struct result_state {
 /* A {value, unit} weight entry, the first of an array. */
 error_code read_weights(run &r, od::value &value, facts *f, const char *field)
 {
-    od::array weights;
-    bool is_array;
-    error_code error = as_array(r, value, &weights, &is_array);
-    if (error || !is_array)
-        return error;
-    return each(weights, [&](od::value &entry) -> error_code {
-        od::object weight;
-        bool is_object;
-        error_code e = as_object(r, entry, &weight, &is_object);
-        if (e || !is_object)
-            return e;
+    return each_element(r, value, [&](od::value &entry) -> error_code {
         std::string_view unit, raw;
         double number = 0;
         bool present = false;
-        e = walk(weight, r, [&](std::string_view k, od::value &x, bool *u) -> error_code {
+        error_code e = walk_object(r, entry, [&](std::string_view k, od::value &x, bool *u) -> error_code {
             *u = true;
             if (k == "unit")
                 return read_text(r, x, &unit, &f->trouble, field);
@@ -294,12 +271,7 @@ error_code read_result_facts(run &r, od::object &object, result_state *s)
         if (key == "scanEvents")
             return simdjson::SUCCESS; /* pass 2 */
         if (key == "trackingNumberInfo") {
-            od::object info;
-            bool is_object;
-            error_code failure = as_object(r, v, &info, &is_object);
-            if (failure || !is_object)
-                return failure;
-            return walk(info, r, [&](std::string_view k, od::value &x, bool *u) -> error_code {
+            return walk_object(r, v, [&](std::string_view k, od::value &x, bool *u) -> error_code {
                 *u = true;
                 if (k == "trackingNumber")
                     return read_text(r, x, &s->id.number, &f.trouble, "trackingNumber");
@@ -310,19 +282,9 @@ error_code read_result_facts(run &r, od::object &object, result_state *s)
             });
         }
         if (key == "dateAndTimes") {
-            od::array dates;
-            bool is_array;
-            error_code failure = as_array(r, v, &dates, &is_array);
-            if (failure || !is_array)
-                return failure;
-            return each(dates, [&](od::value &entry) -> error_code {
-                od::object date;
-                bool is_object;
-                error_code e = as_object(r, entry, &date, &is_object);
-                if (e || !is_object)
-                    return e;
+            return each_element(r, v, [&](od::value &entry) -> error_code {
                 std::string_view type, when;
-                e = walk(date, r, [&](std::string_view k, od::value &x, bool *u) -> error_code {
+                error_code e = walk_object(r, entry, [&](std::string_view k, od::value &x, bool *u) -> error_code {
                     *u = true;
                     if (k == "type")
                         return read_text(r, x, &type, &f.trouble, "dateAndTimes.type");
@@ -365,38 +327,20 @@ error_code read_result_facts(run &r, od::object &object, result_state *s)
             return failure;
         }
         if (key == "packageDetails") {
-            od::object details;
-            bool is_object;
-            error_code failure = as_object(r, v, &details, &is_object);
-            if (failure || !is_object)
-                return failure;
-            return walk(details, r, [&](std::string_view k, od::value &x, bool *u) -> error_code {
+            return walk_object(r, v, [&](std::string_view k, od::value &x, bool *u) -> error_code {
                 *u = true;
                 if (k == "weightAndDimensions") {
-                    od::object wd;
-                    bool wd_is_object;
-                    error_code e = as_object(r, x, &wd, &wd_is_object);
-                    if (e || !wd_is_object)
-                        return e;
-                    return walk(wd, r, [&](std::string_view k2, od::value &y, bool *u2) -> error_code {
-                        if (k2 != "weight")
-                            return simdjson::SUCCESS;
-                        *u2 = true;
+                    return read_member(r, x, "weight", [&](od::value &y) -> error_code {
                         f.has_weight = false; /* the package's weight wins over the shipment's */
                         package_weight = true;
                         return read_weights(r, y, &f, "packageDetails.weight");
                     });
                 }
                 if (k == "declaredValue") {
-                    od::object declared;
-                    bool declared_is_object;
-                    error_code e = as_object(r, x, &declared, &declared_is_object);
-                    if (e || !declared_is_object)
-                        return e;
                     std::string_view currency, amount;
                     double number;
                     bool present = false;
-                    e = walk(declared, r, [&](std::string_view k2, od::value &y, bool *u2) -> error_code {
+                    error_code e = walk_object(r, x, [&](std::string_view k2, od::value &y, bool *u2) -> error_code {
                         *u2 = true;
                         if (k2 == "currency")
                             return read_text(r, y, &currency, &f.trouble, "declaredValue.currency");
@@ -415,43 +359,17 @@ error_code read_result_facts(run &r, od::object &object, result_state *s)
             });
         }
         if (key == "shipmentDetails") {
-            od::object details;
-            bool is_object;
-            error_code failure = as_object(r, v, &details, &is_object);
-            if (failure || !is_object)
-                return failure;
-            return walk(details, r, [&](std::string_view k, od::value &x, bool *u) -> error_code {
-                if (k != "weight")
-                    return simdjson::SUCCESS;
-                *u = true;
+            return read_member(r, v, "weight", [&](od::value &x) -> error_code {
                 if (package_weight)
                     return r.skip(x);
                 return read_weights(r, x, &f, "shipmentDetails.weight");
             });
         }
         if (key == "additionalTrackingInfo") {
-            od::object info;
-            bool is_object;
-            error_code failure = as_object(r, v, &info, &is_object);
-            if (failure || !is_object)
-                return failure;
-            return walk(info, r, [&](std::string_view k, od::value &x, bool *u) -> error_code {
-                if (k != "packageIdentifiers")
-                    return simdjson::SUCCESS;
-                *u = true;
-                od::array identifiers;
-                bool identifiers_is_array;
-                error_code e = as_array(r, x, &identifiers, &identifiers_is_array);
-                if (e || !identifiers_is_array)
-                    return e;
-                return each(identifiers, [&](od::value &entry) -> error_code {
-                    od::object identifier;
-                    bool identifier_is_object;
-                    error_code e2 = as_object(r, entry, &identifier, &identifier_is_object);
-                    if (e2 || !identifier_is_object)
-                        return e2;
+            return read_member(r, v, "packageIdentifiers", [&](od::value &x) -> error_code {
+                return each_element(r, x, [&](od::value &entry) -> error_code {
                     std::string_view type, first;
-                    e2 = walk(identifier, r, [&](std::string_view k2, od::value &y, bool *u2) -> error_code {
+                    error_code e2 = walk_object(r, entry, [&](std::string_view k2, od::value &y, bool *u2) -> error_code {
                         *u2 = true;
                         if (k2 == "type")
                             return read_text(r, y, &type, &f.trouble, "packageIdentifiers.type");
@@ -463,12 +381,7 @@ error_code read_result_facts(run &r, od::object &object, result_state *s)
                             return e3;
                         }
                         if (k2 == "values") {
-                            od::array values;
-                            bool values_is_array;
-                            error_code e3 = as_array(r, y, &values, &values_is_array);
-                            if (e3 || !values_is_array)
-                                return e3;
-                            return each(values, [&](od::value &item) -> error_code {
+                            return each_element(r, y, [&](od::value &item) -> error_code {
                                 std::string_view one;
                                 error_code e4 = read_text(r, item, &one, &f.trouble,
                                                           "packageIdentifiers.values");
@@ -514,12 +427,7 @@ error_code walk_result(run &r, od::value &value, std::string_view outer_number, 
         *used = true; /* everything else was read in pass 1 */
         if (key != "scanEvents")
             return simdjson::SUCCESS;
-        od::array scans;
-        bool is_array;
-        error_code failure = as_array(r, v, &scans, &is_array);
-        if (failure || !is_array)
-            return failure;
-        return each(scans, [&](od::value &scan) -> error_code {
+        return each_element(r, v, [&](od::value &scan) -> error_code {
             scan_read sr;
             sr.c.index = (*index)++;
             sr.c.time_field = "date";
@@ -583,12 +491,7 @@ error_code walk_complete(run &r, od::value &value, uint32_t *index)
         if (key != "trackResults")
             return simdjson::SUCCESS;
         *used = true;
-        od::array results;
-        bool is_array;
-        error_code failure = as_array(r, v, &results, &is_array);
-        if (failure || !is_array)
-            return failure;
-        return each(results, [&](od::value &result) -> error_code {
+        return each_element(r, v, [&](od::value &result) -> error_code {
             return walk_result(r, result, number, index);
         });
     }, false);
@@ -619,12 +522,7 @@ int fedex(od::document &document, run &r)
             if (k != "completeTrackResults")
                 return simdjson::SUCCESS;
             *u = true;
-            od::array completes;
-            bool is_array;
-            error_code e = as_array(r, x, &completes, &is_array);
-            if (e || !is_array)
-                return e;
-            return each(completes, [&](od::value &complete) -> error_code {
+            return each_element(r, x, [&](od::value &complete) -> error_code {
                 return walk_complete(r, complete, &index);
             });
         });

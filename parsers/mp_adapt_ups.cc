@@ -268,12 +268,7 @@ struct status_read {
 
 error_code read_status(run &r, od::value &value, status_read *s, checkpoint *c)
 {
-    od::object object;
-    bool is_object;
-    error_code error = as_object(r, value, &object, &is_object);
-    if (error || !is_object)
-        return error;
-    return walk(object, r, [&](std::string_view key, od::value &v, bool *used) -> error_code {
+    return walk_object(r, value, [&](std::string_view key, od::value &v, bool *used) -> error_code {
         *used = true;
         if (key == "type")
             return read_text(r, v, &s->type, &c->trouble, "status.type");
@@ -291,13 +286,8 @@ error_code read_status(run &r, od::value &value, status_read *s, checkpoint *c)
 
 error_code read_address(run &r, od::value &value, place *where, problem *p)
 {
-    od::object object;
-    bool is_object;
-    error_code error = as_object(r, value, &object, &is_object);
-    if (error || !is_object)
-        return error;
     std::string_view country_name;
-    error = walk(object, r, [&](std::string_view key, od::value &v, bool *used) -> error_code {
+    error_code error = walk_object(r, value, [&](std::string_view key, od::value &v, bool *used) -> error_code {
         *used = true;
         if (key == "city")
             return read_text(r, v, &where->city, p, "city");
@@ -320,15 +310,7 @@ error_code read_address(run &r, od::value &value, place *where, problem *p)
 /* activity[].location: {address {...}, slic}. */
 error_code read_location(run &r, od::value &value, place *where, problem *p)
 {
-    od::object object;
-    bool is_object;
-    error_code error = as_object(r, value, &object, &is_object);
-    if (error || !is_object)
-        return error;
-    return walk(object, r, [&](std::string_view key, od::value &v, bool *used) -> error_code {
-        if (key != "address")
-            return simdjson::SUCCESS;
-        *used = true;
+    return read_member(r, value, "address", [&](od::value &v) -> error_code {
         return read_address(r, v, where, p);
     });
 }
@@ -411,19 +393,9 @@ error_code read_package_facts(run &r, od::object &object, package_state *pkg)
         if (key == "trackingNumber")
             return read_text(r, v, &pkg->id.number, &f.trouble, "trackingNumber");
         if (key == "deliveryDate") {
-            od::array dates;
-            bool is_array;
-            error_code failure = as_array(r, v, &dates, &is_array);
-            if (failure || !is_array)
-                return failure;
-            return each(dates, [&](od::value &entry) -> error_code {
-                od::object date;
-                bool is_object;
-                error_code e = as_object(r, entry, &date, &is_object);
-                if (e || !is_object)
-                    return e;
+            return each_element(r, v, [&](od::value &entry) -> error_code {
                 std::string_view type, day;
-                e = walk(date, r, [&](std::string_view k, od::value &x, bool *u) -> error_code {
+                error_code e = walk_object(r, entry, [&](std::string_view k, od::value &x, bool *u) -> error_code {
                     *u = true;
                     if (k == "type")
                         return read_text(r, x, &type, &f.trouble, "deliveryDate.type");
@@ -440,28 +412,15 @@ error_code read_package_facts(run &r, od::object &object, package_state *pkg)
             });
         }
         if (key == "deliveryInformation") {
-            od::object info;
-            bool is_object;
-            error_code failure = as_object(r, v, &info, &is_object);
-            if (failure || !is_object)
-                return failure;
-            return walk(info, r, [&](std::string_view k, od::value &x, bool *u) -> error_code {
-                if (k != "receivedBy")
-                    return simdjson::SUCCESS;
-                *u = true;
+            return read_member(r, v, "receivedBy", [&](od::value &x) -> error_code {
                 return read_text(r, x, &f.signer, &f.trouble, "receivedBy");
             });
         }
         if (key == "weight") {
-            od::object weight;
-            bool is_object;
-            error_code failure = as_object(r, v, &weight, &is_object);
-            if (failure || !is_object)
-                return failure;
             std::string_view unit, raw;
             double value = 0;
             bool present = false;
-            failure = walk(weight, r, [&](std::string_view k, od::value &x, bool *u) -> error_code {
+            error_code failure = walk_object(r, v, [&](std::string_view k, od::value &x, bool *u) -> error_code {
                 *u = true;
                 if (k == "unitOfMeasurement")
                     return read_text(r, x, &unit, &f.trouble, "weight.unitOfMeasurement");
@@ -475,21 +434,11 @@ error_code read_package_facts(run &r, od::object &object, package_state *pkg)
             return failure;
         }
         if (key == "paymentInformation") {
-            od::array payments;
-            bool is_array;
-            error_code failure = as_array(r, v, &payments, &is_array);
-            if (failure || !is_array)
-                return failure;
-            return each(payments, [&](od::value &entry) -> error_code {
-                od::object payment;
-                bool is_object;
-                error_code e = as_object(r, entry, &payment, &is_object);
-                if (e || !is_object)
-                    return e;
+            return each_element(r, v, [&](od::value &entry) -> error_code {
                 std::string_view type, amount, currency;
                 double number;
                 bool present = false;
-                e = walk(payment, r, [&](std::string_view k, od::value &x, bool *u) -> error_code {
+                error_code e = walk_object(r, entry, [&](std::string_view k, od::value &x, bool *u) -> error_code {
                     *u = true;
                     if (k == "type")
                         return read_text(r, x, &type, &f.trouble, "paymentInformation.type");
@@ -508,21 +457,8 @@ error_code read_package_facts(run &r, od::object &object, package_state *pkg)
             });
         }
         if (key == "referenceNumber") {
-            od::array references;
-            bool is_array;
-            error_code failure = as_array(r, v, &references, &is_array);
-            if (failure || !is_array)
-                return failure;
-            return each(references, [&](od::value &entry) -> error_code {
-                od::object reference;
-                bool is_object;
-                error_code e = as_object(r, entry, &reference, &is_object);
-                if (e || !is_object)
-                    return e;
-                return walk(reference, r, [&](std::string_view k, od::value &x, bool *u) -> error_code {
-                    if (k != "number")
-                        return simdjson::SUCCESS;
-                    *u = true;
+            return each_element(r, v, [&](od::value &entry) -> error_code {
+                return read_member(r, entry, "number", [&](od::value &x) -> error_code {
                     std::string_view number;
                     error_code e2 = read_text(r, x, &number, &f.trouble, "referenceNumber.number");
                     if (f.shipment_ref.empty())
@@ -566,12 +502,7 @@ error_code walk_package(run &r, od::value &value, uint32_t *index, int *result)
         *used = true; /* everything else was read in pass 1 */
         if (key != "activity")
             return simdjson::SUCCESS;
-        od::array activities;
-        bool is_array;
-        error_code failure = as_array(r, v, &activities, &is_array);
-        if (failure || !is_array)
-            return failure;
-        return each(activities, [&](od::value &activity) -> error_code {
+        return each_element(r, v, [&](od::value &activity) -> error_code {
             return read_activity(r, activity, &pkg, (*index)++);
         });
     }, false);
@@ -596,27 +527,9 @@ int track_response(run &r, od::value &response)
         if (key != "shipment")
             return simdjson::SUCCESS;
         *used = true;
-        od::array shipments;
-        bool is_array;
-        error_code failure = as_array(r, v, &shipments, &is_array);
-        if (failure || !is_array)
-            return failure;
-        return each(shipments, [&](od::value &shipment_value) -> error_code {
-            od::object shipment;
-            bool shipment_is_object;
-            error_code e = as_object(r, shipment_value, &shipment, &shipment_is_object);
-            if (e || !shipment_is_object)
-                return e;
-            return walk(shipment, r, [&](std::string_view k, od::value &x, bool *u) -> error_code {
-                if (k != "package")
-                    return simdjson::SUCCESS;
-                *u = true;
-                od::array packages;
-                bool packages_is_array;
-                error_code e2 = as_array(r, x, &packages, &packages_is_array);
-                if (e2 || !packages_is_array)
-                    return e2;
-                return each(packages, [&](od::value &package) -> error_code {
+        return each_element(r, v, [&](od::value &shipment_value) -> error_code {
+            return read_member(r, shipment_value, "package", [&](od::value &x) -> error_code {
+                return each_element(r, x, [&](od::value &package) -> error_code {
                     return walk_package(r, package, &index, &result);
                 });
             });

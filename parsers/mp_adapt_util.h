@@ -124,6 +124,17 @@ inline simdjson::error_code boolean(od::value &value, run &r, bool *out, got *st
     return r.skip(value);
 }
 
+/* Reads the webhook's delivery id (a string or number token) and hands it to the run. */
+inline simdjson::error_code delivery_id(od::value &value, run &r)
+{
+    std::string_view id;
+    got state;
+    simdjson::error_code error = text(value, r, &id, &state);
+    if (!error && state == got::present)
+        r.delivery_id(id);
+    return error;
+}
+
 /* What a member visitor returns for a value it did not read: the walk validates it. */
 constexpr simdjson::error_code ignored = simdjson::NUM_ERROR_CODES;
 
