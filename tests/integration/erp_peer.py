@@ -6,7 +6,8 @@ every confirmation it received: (monotonic time, key, exact body bytes,
 the status it answered, whether it came in a batch).  A confirmation is
 recorded when its body has been read, before the answer, so a request the
 sender gave up on (timeout) still counts as received: that is what an ERP
-would have seen.
+would have seen.  When `stop()` drops the connection before the answer is
+written, the record's status becomes "dropped": the sender never saw it.
 
 Behaviour switches (any thread): `mode` ("ok", "error" answers 500,
 "hang" sleeps `hang_s` before answering 200, "429" answers 429 with
@@ -109,11 +110,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status, answer, extra = 200, b'{"ok":true}', {}
         # A hang is answered after the sender gave up: what it saw is a timeout.
         recorded = "hang" if mode == "hang" and not poisoned else status
+        records = []
         with peer.lock:
             peer.requests += 1
             for key, element in zip(keys, elements):
-                peer.received.append(Received(now, key, bytes(element), recorded, batched, header_key,
-                                              peer.requests))
+                records.append(Received(now, key, bytes(element), recorded, batched, header_key, peer.requests))
+            peer.received.extend(records)
         if mode == "hang" and not poisoned:
             time.sleep(peer.hang_s)
         elif peer.delay_s:
@@ -127,7 +129,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(answer)
         except OSError:
-            pass
+            # The connection is gone before the answer went out.  After a hang
+            # that is the sender giving up (recorded as such); otherwise stop()
+            # dropped it: the sender saw a reset, not this status, and is right
+            # to send again.
+            if recorded != "hang":
+                with peer.lock:
+                    for record in records:
+                        record.status = "dropped"
 
 
 def _split_array(body):
