@@ -357,8 +357,8 @@ static int apply_owned(struct core *core, const struct mp_event *event)
             return error;
         break;
     }
-    if (mp_shard_flush_due(core->shard))
-        return flush_shard(core, false);
+    if (mp_shard_flush_due(core->shard) || mp_shard_duplicates_due(core->shard))
+        return flush_shard(core, mp_shard_duplicates_due(core->shard));
     return 0;
 }
 

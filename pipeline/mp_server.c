@@ -986,16 +986,15 @@ static void settle(struct loop *loop)
         loop->generation_in_flight = 0;
     }
     int64_t now_ms = monotonic_ms();
+    /* Duplicate counts ride along with changes when due, so steady load does not starve them. */
     bool duplicates_due = now_ms - loop->last_duplicate_flush_ms >=
                               server->config->pipeline.duplicate_flush_interval_ms ||
-                          atomic_load(&server->finishing);
-    if (!loop->generation_in_flight && !atomic_load(&server->fatal_error)) {
-        if (mp_shard_has_changes(loop->shard, false))
-            flush_shard(loop, false);
-        else if (duplicates_due && mp_shard_has_changes(loop->shard, true)) {
-            flush_shard(loop, true);
+                          mp_shard_duplicates_due(loop->shard) || atomic_load(&server->finishing);
+    if (!loop->generation_in_flight && !atomic_load(&server->fatal_error) &&
+        mp_shard_has_changes(loop->shard, duplicates_due)) {
+        flush_shard(loop, duplicates_due);
+        if (duplicates_due)
             loop->last_duplicate_flush_ms = now_ms;
-        }
     }
     /* With nothing in flight and nothing new, everything applied is durable. */
     bool all_durable = !loop->generation_in_flight && !mp_shard_has_changes(loop->shard, false);

@@ -20,8 +20,9 @@
 
 enum {
     NODE_CHANGED = 1u << 0,         /* accepted events since the last flush */
-    NODE_DUPLICATES = 1u << 1,      /* only the duplicate count changed */
+    NODE_DUPLICATES = 1u << 1,      /* the duplicate count changed since the record was written */
     NODE_ON_CHANGE_LIST = 1u << 2,
+    NODE_ON_DUPLICATE_LIST = 1u << 3,
 };
 
 struct cache_node {
@@ -29,6 +30,7 @@ struct cache_node {
     struct cache_node *lru_newer;
     struct cache_node *lru_older;
     struct cache_node *change_next;
+    struct cache_node *duplicate_next;
     uint64_t shipment_hash;
     uint64_t written_generation;    /* the batch that holds its latest bytes */
     struct mp_record *record;
@@ -53,6 +55,13 @@ struct mp_shard {
     /* Records changed since the last flush. */
     struct cache_node *change_list;
     uint32_t changed_count;
+    /*
+     * Records whose duplicate count changed: written by flushes that take
+     * duplicates.  A list of its own, so that under steady load, when
+     * every flush is of changes only, they are not walked at each flush.
+     */
+    struct cache_node *duplicate_list;
+    uint32_t duplicate_listed;
 
     /* Existence index: shipment hashes known to be in the store. */
     uint64_t *index_slots;
@@ -291,7 +300,8 @@ static void cache_remove(struct mp_shard *shard, struct cache_node *node)
 
 static bool node_evictable(const struct mp_shard *shard, const struct cache_node *node)
 {
-    return !(node->flags & (NODE_CHANGED | NODE_DUPLICATES | NODE_ON_CHANGE_LIST)) &&
+    return !(node->flags &
+             (NODE_CHANGED | NODE_DUPLICATES | NODE_ON_CHANGE_LIST | NODE_ON_DUPLICATE_LIST)) &&
            node->written_generation <= shard->committed_generation;
 }
 
@@ -329,13 +339,20 @@ static struct cache_node *cache_insert(struct mp_shard *shard, uint64_t shipment
 
 static void mark_changed(struct mp_shard *shard, struct cache_node *node, uint8_t flag)
 {
-    if (flag == NODE_CHANGED && !(node->flags & NODE_CHANGED))
-        shard->changed_count++;
     node->flags |= flag;
-    if (!(node->flags & NODE_ON_CHANGE_LIST)) {
-        node->flags |= NODE_ON_CHANGE_LIST;
-        node->change_next = shard->change_list;
-        shard->change_list = node;
+    if (flag == NODE_CHANGED) {
+        if (!(node->flags & NODE_ON_CHANGE_LIST)) {
+            shard->changed_count++;
+            node->flags |= NODE_ON_CHANGE_LIST;
+            node->change_next = shard->change_list;
+            shard->change_list = node;
+        }
+    } else if (!(node->flags & (NODE_ON_CHANGE_LIST | NODE_ON_DUPLICATE_LIST))) {
+        /* On the change list, the record is written with its count anyway. */
+        shard->duplicate_listed++;
+        node->flags |= NODE_ON_DUPLICATE_LIST;
+        node->duplicate_next = shard->duplicate_list;
+        shard->duplicate_list = node;
     }
 }
 
@@ -511,11 +528,33 @@ bool mp_shard_flush_due(const struct mp_shard *shard)
     return shard->changed_count >= shard->options.flush_records_max;
 }
 
+bool mp_shard_duplicates_due(const struct mp_shard *shard)
+{
+    return shard->duplicate_listed >= shard->options.flush_records_max;
+}
+
 bool mp_shard_has_changes(const struct mp_shard *shard, bool with_duplicates)
 {
     if (shard->changed_count > 0 || mp_store_batch_count(shard->batches[shard->current_batch]) > 0)
         return true;
-    return with_duplicates && shard->change_list != NULL;
+    return with_duplicates && shard->duplicate_list != NULL;
+}
+
+/* Puts a node's record into the batch; its flags say it is written. */
+static int write_node(struct mp_shard *shard, struct mp_store_batch *batch,
+                      struct cache_node *node, uint64_t generation)
+{
+    size_t size;
+    int error = mp_record_encode(node->record, shard->record_buffer, MP_RECORD_SIZE_MAX, &size);
+    if (error)
+        return error;
+    size_t key_size;
+    const char *key = mp_record_key(node->record, &key_size);
+    mp_store_batch_put_shipment(batch, key, key_size, shard->record_buffer, size);
+    shard->counters.state_writes++;
+    node->written_generation = generation;
+    node->flags &= (uint8_t)~(NODE_CHANGED | NODE_DUPLICATES);
+    return 0;
 }
 
 int mp_shard_flush(struct mp_shard *shard, bool with_duplicates, struct mp_store_batch **batch,
@@ -524,42 +563,31 @@ int mp_shard_flush(struct mp_shard *shard, bool with_duplicates, struct mp_store
     MP_ASSERT(!shard->batch_in_flight);
     struct mp_store_batch *current = shard->batches[shard->current_batch];
     uint64_t next_generation = shard->generation + 1;
-    struct cache_node *kept = NULL;
-    struct cache_node *node = shard->change_list;
-    while (node) {
-        struct cache_node *next = node->change_next;
-        bool write = (node->flags & NODE_CHANGED) ||
-                     (with_duplicates && (node->flags & NODE_DUPLICATES));
-        if (write) {
-            size_t size;
-            int error = mp_record_encode(node->record, shard->record_buffer, MP_RECORD_SIZE_MAX,
-                                         &size);
-            if (error) {
-                /* Leave the rest on the list; nothing is lost, the flush fails. */
-                shard->change_list = node;
-                while (kept) {
-                    struct cache_node *kept_next = kept->change_next;
-                    kept->change_next = shard->change_list;
-                    shard->change_list = kept;
-                    kept = kept_next;
-                }
-                return error;
-            }
-            size_t key_size;
-            const char *key = mp_record_key(node->record, &key_size);
-            mp_store_batch_put_shipment(current, key, key_size, shard->record_buffer, size);
-            shard->counters.state_writes++;
-            node->written_generation = next_generation;
-            node->flags = 0;
-            node->change_next = NULL;
-        } else {
-            node->change_next = kept;
-            kept = node;
-        }
-        node = next;
+    /* On an error the unwritten rest stays listed; nothing is lost, the flush fails. */
+    while (shard->change_list) {
+        struct cache_node *node = shard->change_list;
+        int error = write_node(shard, current, node, next_generation);
+        if (error)
+            return error;
+        shard->change_list = node->change_next;
+        node->change_next = NULL;
+        node->flags &= (uint8_t)~NODE_ON_CHANGE_LIST;
+        shard->changed_count--;
     }
-    shard->change_list = kept;
-    shard->changed_count = 0;
+    MP_ASSERT(shard->changed_count == 0);
+    while (with_duplicates && shard->duplicate_list) {
+        struct cache_node *node = shard->duplicate_list;
+        /* A record written with the changes above has its count in already. */
+        if (node->flags & NODE_DUPLICATES) {
+            int error = write_node(shard, current, node, next_generation);
+            if (error)
+                return error;
+        }
+        shard->duplicate_list = node->duplicate_next;
+        node->duplicate_next = NULL;
+        node->flags &= (uint8_t)~NODE_ON_DUPLICATE_LIST;
+        shard->duplicate_listed--;
+    }
     shard->generation = next_generation;
     shard->current_batch ^= 1;
     shard->batch_in_flight = true;

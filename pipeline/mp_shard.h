@@ -104,7 +104,13 @@ int mp_shard_add_reject(struct mp_shard *shard, enum mp_source source, int64_t r
 /* True when enough changed records wait that a flush should happen now. */
 bool mp_shard_flush_due(const struct mp_shard *shard);
 
-/* True when the current batch holds anything. */
+/*
+ * True when enough records wait with only a new duplicate count that the
+ * next flush should take them (they stay in memory until written).
+ */
+bool mp_shard_duplicates_due(const struct mp_shard *shard);
+
+/* True when a flush would write anything (with_duplicates: counting duplicate counts). */
 bool mp_shard_has_changes(const struct mp_shard *shard, bool with_duplicates);
 
 /*

@@ -22,6 +22,8 @@
 
 #include "mp_event.h"
 #include "mp_ingest.h"
+#include "mp_json.h"
+#include "mp_shard.h"
 #include "mp_record.h"
 #include "mp_store.h"
 #include "mp_time.h"
@@ -360,11 +362,158 @@ static void test_replay_after_restart_is_all_duplicates(void **state)
     free(work_dir);
 }
 
+/* ---- the shard directly: duplicate counts beside steady changes -------- */
+
+static int keep_event(void *context, uint32_t index, struct mp_event *event, const char *raw,
+                      size_t raw_size)
+{
+    (void)index;
+    (void)raw;
+    (void)raw_size;
+    mp_event_copy(context, event);
+    return 0;
+}
+
+static int refuse_reject(void *context, uint32_t index, enum mp_reject_code code,
+                         const char *message, const char *raw, size_t raw_size)
+{
+    (void)context;
+    (void)index;
+    (void)raw;
+    (void)raw_size;
+    fail_msg("test event rejected: %s: %s", mp_reject_code_name(code), message);
+    return 0;
+}
+
+static void make_event(struct mp_json_parser *parser, const char *number, int minute,
+                       struct mp_event *event)
+{
+    char json[256];
+    int size = snprintf(json, sizeof json,
+                        "{\"carrier\":\"UPS\",\"tracking_number\":\"%s\",\"status\":\"IN_TRANSIT\","
+                        "\"event_time\":\"2026-11-20T10:%02d:00Z\"}",
+                        number, minute);
+    struct mp_json_sink sink = {keep_event, refuse_reject, event};
+    struct mp_json_summary summary;
+    char message[256];
+    assert_int_equal(mp_json_parse_events(parser, json, (size_t)size, (size_t)size, MP_JSON_NDJSON, 1,
+                                          RECEIVED_MS, &sink, &summary, message, sizeof message),
+                     0);
+}
+
+static enum mp_record_result apply(struct mp_shard *shard, const struct mp_event *event)
+{
+    enum mp_record_result result;
+    assert_int_equal(mp_shard_apply(shard, event, &result), 0);
+    return result;
+}
+
+/* Flushes, commits, and returns how many records the flush wrote. */
+static uint64_t flush_and_commit(struct mp_store *store, struct mp_shard *shard, bool with_duplicates)
+{
+    uint64_t before = mp_shard_counters(shard)->state_writes;
+    struct mp_store_batch *batch;
+    uint64_t generation;
+    assert_int_equal(mp_shard_flush(shard, with_duplicates, &batch, &generation), 0);
+    assert_int_equal(mp_store_commit(store, batch, false), 0);
+    mp_shard_committed(shard, generation);
+    return mp_shard_counters(shard)->state_writes - before;
+}
+
+static struct mp_record *stored_record(struct mp_store *store, const struct mp_event *event)
+{
+    char *value;
+    size_t value_size;
+    assert_int_equal(mp_store_get_shipment(store, event->shipment_key, event->shipment_key_size,
+                                           &value, &value_size), 0);
+    struct mp_record *record = NULL;
+    assert_int_equal(mp_record_decode(value, value_size, &record), 0);
+    mp_store_value_free(value);
+    return record;
+}
+
+static void test_duplicate_counts_wait_for_their_flush(void **state)
+{
+    (void)state;
+    char *work_dir = make_temp_dir();
+    struct mp_store_options store_options;
+    mp_store_options_default(&store_options);
+    store_options.path = work_dir;
+    struct mp_store *store = NULL;
+    char message[256];
+    assert_int_equal(mp_store_open(&store_options, &store, message, sizeof message), 0);
+    struct mp_shard_options options = {.cache_records_max = 64, .flush_records_max = 4};
+    struct mp_shard *shard = NULL;
+    assert_int_equal(mp_shard_create(&options, store, &shard), 0);
+    struct mp_json_parser *parser = NULL;
+    assert_int_equal(mp_json_parser_create(1u << 16, &parser), 0);
+    struct mp_event *a = malloc(sizeof *a), *b = malloc(sizeof *b), *a2 = malloc(sizeof *a2);
+    make_event(parser, "1ZA", 1, a);
+    make_event(parser, "1ZB", 2, b);
+    make_event(parser, "1ZA", 3, a2);
+
+    assert_int_equal(apply(shard, a), MP_RECORD_ACCEPTED);
+    assert_int_equal(flush_and_commit(store, shard, false), 1);
+    /* A duplicate alone is no change worth a flush of changes only. */
+    assert_int_equal(apply(shard, a), MP_RECORD_DUPLICATE);
+    assert_false(mp_shard_has_changes(shard, false));
+    assert_true(mp_shard_has_changes(shard, true));
+    /* Steady changes elsewhere: flushes of changes write them only. */
+    assert_int_equal(apply(shard, b), MP_RECORD_ACCEPTED);
+    assert_int_equal(flush_and_commit(store, shard, false), 1);
+    assert_true(mp_shard_has_changes(shard, true));
+    /* The flush that takes duplicates writes the waiting count, once. */
+    assert_int_equal(flush_and_commit(store, shard, true), 1);
+    assert_false(mp_shard_has_changes(shard, true));
+    struct mp_record *record = stored_record(store, a);
+    assert_int_equal(mp_record_duplicate_count(record), 1);
+    mp_record_destroy(record);
+
+    /* Duplicate, then a change of the same record: one write carries both. */
+    assert_int_equal(apply(shard, a), MP_RECORD_DUPLICATE);
+    assert_int_equal(apply(shard, a2), MP_RECORD_ACCEPTED);
+    assert_int_equal(flush_and_commit(store, shard, false), 1);
+    assert_int_equal(flush_and_commit(store, shard, true), 0);
+    assert_false(mp_shard_has_changes(shard, true));
+    record = stored_record(store, a);
+    assert_int_equal(mp_record_duplicate_count(record), 2);
+    assert_int_equal(mp_record_event_count(record), 2);
+    mp_record_destroy(record);
+
+    /* Waiting duplicate counts become due at flush_records_max records. */
+    char number[16];
+    for (int index = 0; index < 4; index++) {
+        snprintf(number, sizeof number, "1ZD%d", index);
+        make_event(parser, number, 5, a);
+        assert_int_equal(apply(shard, a), MP_RECORD_ACCEPTED);
+    }
+    assert_int_equal(flush_and_commit(store, shard, false), 4);
+    for (int index = 0; index < 4; index++) {
+        assert_false(mp_shard_duplicates_due(shard));
+        snprintf(number, sizeof number, "1ZD%d", index);
+        make_event(parser, number, 5, a);
+        assert_int_equal(apply(shard, a), MP_RECORD_DUPLICATE);
+    }
+    assert_true(mp_shard_duplicates_due(shard));
+    assert_int_equal(flush_and_commit(store, shard, true), 4);
+    assert_false(mp_shard_duplicates_due(shard));
+
+    free(a);
+    free(b);
+    free(a2);
+    mp_json_parser_destroy(parser);
+    mp_shard_destroy(shard);
+    mp_store_close(store);
+    remove_tree(work_dir);
+    free(work_dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_duplicates_and_restarts_do_not_matter),
         cmocka_unit_test(test_replay_after_restart_is_all_duplicates),
+        cmocka_unit_test(test_duplicate_counts_wait_for_their_flush),
     };
     return cmocka_run_group_tests(tests, NULL, NULL) ? 1 : 0;
 }
