@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mp_ack_window.h"
 #include "mp_adapter.h"
 #include "mp_assert.h"
 #include "mp_commit.h"
@@ -61,7 +62,6 @@
 #define URING_ENTRIES 4096u
 #define CQE_BATCH_MAX 256u
 #define REQUESTS_PER_CONNECTION_MAX 32u      /* HTTP pipelining depth we hold */
-#define TCP_WINDOW_LINES 8192u              /* TCP lines in flight per connection */
 #define OUTPUT_SIZE_MAX (16u << 20)          /* queued answer bytes per connection */
 #define OUTPUT_PAUSE_SIZE (1u << 20)         /* stop reading a client that does not read */
 #define INPUT_SLACK_SIZE (4u * RECV_BUFFER_SIZE)
@@ -73,7 +73,6 @@
 #define NO_ORIGIN UINT32_MAX
 #define APPLY_BATCH_MAX 512u
 
-_Static_assert(TCP_WINDOW_LINES % 64 == 0, "the settled bitmap is in 64-bit words");
 _Static_assert(RECV_BUFFER_COUNT <= 32768, "a provided-buffer ring holds at most 32768");
 
 /* ------------------------------------------------------------------------
@@ -186,11 +185,10 @@ struct conn {
     struct request *requests_tail;
     uint32_t request_count;
     uint32_t next_request_id;
-    /* TCP: lines 1..tcp_settled are settled; bit k of the window is line tcp_settled+1+k. */
+    /* TCP: lines read (numbered from 1), their settling, the last ack sent. */
     uint64_t tcp_next_line;
-    uint64_t tcp_settled;
+    struct mp_ack_window tcp_window;
     uint64_t tcp_acked;
-    uint64_t tcp_window[TCP_WINDOW_LINES / 64];
     uint32_t free_next;
 };
 
@@ -1199,7 +1197,6 @@ static struct request *find_request(struct conn *conn, uint32_t id)
     return NULL;
 }
 
-static void tcp_settle_line(struct loop *loop, struct conn *conn, uint64_t line);
 static void tcp_write_ack(struct loop *loop, struct conn *conn);
 
 /* A completion reached the core that received the event. */
@@ -1211,11 +1208,12 @@ static void deliver_completion(struct loop *loop, const struct completion *compl
     if (completion->result == RESULT_REJECTED)
         loop->counters.records_rejected[completion->reject_code]++;
     if (conn->kind == CONN_TCP) {
+        uint64_t line_number = mp_ack_window_line(&conn->tcp_window, completion->tag.request_id);
         if (completion->result == RESULT_REJECTED) {
             char line[256];
             int size = snprintf(line, sizeof line,
-                                "{\"reject\":%u,\"error\":\"%s\",\"message\":\"%s\"}\n",
-                                completion->tag.request_id,
+                                "{\"reject\":%llu,\"error\":\"%s\",\"message\":\"%s\"}\n",
+                                (unsigned long long)line_number,
                                 mp_reject_code_name(completion->reject_code),
                                 completion->reject_code == MP_REJECT_SHIPMENT_FULL
                                     ? "the shipment keeps the most events a record may"
@@ -1225,7 +1223,7 @@ static void deliver_completion(struct loop *loop, const struct completion *compl
         }
         mp_histogram_record(&loop->counters.ack_us,
                             (uint64_t)(monotonic_us() - completion->tag.received_us));
-        tcp_settle_line(loop, conn, completion->tag.request_id);
+        mp_ack_window_settle(&conn->tcp_window, line_number);
         tcp_write_ack(loop, conn);
         return;
     }
@@ -1711,35 +1709,15 @@ static void http_input(struct loop *loop, struct conn *conn)
 
 static void tcp_write_ack(struct loop *loop, struct conn *conn)
 {
-    if (conn->tcp_settled == conn->tcp_acked)
+    if (conn->tcp_window.settled == conn->tcp_acked)
         return;
     char line[48];
-    int size = snprintf(line, sizeof line, "{\"ack\":%llu}\n", (unsigned long long)conn->tcp_settled);
+    int size = snprintf(line, sizeof line, "{\"ack\":%llu}\n",
+                        (unsigned long long)conn->tcp_window.settled);
     if (queue_output(loop, conn, line, (size_t)size)) {
-        conn->tcp_acked = conn->tcp_settled;
+        conn->tcp_acked = conn->tcp_window.settled;
         loop->counters.tcp_acks++;
     }
-}
-
-/* Marks a line settled and advances the contiguous prefix. */
-static void tcp_settle_line(struct loop *loop, struct conn *conn, uint64_t line)
-{
-    MP_ASSERT(line > conn->tcp_settled && line - conn->tcp_settled <= TCP_WINDOW_LINES);
-    uint64_t bit = line - conn->tcp_settled - 1;
-    conn->tcp_window[bit / 64] |= 1ull << (bit % 64);
-    /* Shift the window past every settled line at its start. */
-    uint64_t advanced = 0;
-    while ((conn->tcp_window[0] & 1) != 0) {
-        uint64_t carry = 0;
-        for (int word = TCP_WINDOW_LINES / 64 - 1; word >= 0; word--) {
-            uint64_t next_carry = conn->tcp_window[word] & 1;
-            conn->tcp_window[word] = (conn->tcp_window[word] >> 1) | (carry << 63);
-            carry = next_carry;
-        }
-        advanced++;
-    }
-    conn->tcp_settled += advanced;
-    (void)loop;
 }
 
 struct tcp_line_context {
@@ -1785,7 +1763,7 @@ static int tcp_on_reject(void *context, uint32_t index, enum mp_reject_code code
         queue_output(loop, line->conn, text, size);
     }
     if (line->conn->open && !line->conn->closing)
-        tcp_settle_line(loop, line->conn, line->line);
+        mp_ack_window_settle(&line->conn->tcp_window, line->line);
     return 0;
 }
 
@@ -1795,7 +1773,7 @@ static void tcp_input(struct loop *loop, struct conn *conn)
     size_t offset = 0;
     int64_t received_us = monotonic_us();
     while (conn->open && !conn->closing) {
-        if (conn->tcp_next_line - conn->tcp_settled >= TCP_WINDOW_LINES || !has_room(loop) ||
+        if (conn->tcp_next_line - conn->tcp_window.settled >= MP_ACK_WINDOW_LINES || !has_room(loop) ||
             conn->output_size - conn->output_sent > OUTPUT_PAUSE_SIZE)
             break; /* keep the rest until acks and rings catch up */
         char *start = conn->input + offset;
@@ -1825,7 +1803,7 @@ static void tcp_input(struct loop *loop, struct conn *conn)
                                start[content - 1] == '\t'))
             content--;
         if (content == 0) {
-            tcp_settle_line(loop, conn, line); /* empty lines count and are ignored */
+            mp_ack_window_settle(&conn->tcp_window, line); /* empty lines count and are ignored */
         } else {
             struct tcp_line_context context = {loop, conn, line, received_us};
             struct mp_json_sink sink = {tcp_on_event, tcp_on_reject, &context};
@@ -1872,7 +1850,7 @@ static void queue_resume(struct loop *loop, struct conn *conn)
  */
 static bool tcp_all_settled(const struct conn *conn)
 {
-    return conn->tcp_settled == conn->tcp_next_line &&
+    return conn->tcp_window.settled == conn->tcp_next_line &&
            (conn->input_size == 0 || !memchr(conn->input, '\n', conn->input_size));
 }
 
@@ -2457,7 +2435,7 @@ static void on_timer(struct loop *loop)
         if (!conn->open || conn->closing)
             continue;
         bool busy = conn->requests || conn->send_in_flight ||
-                    (conn->kind == CONN_TCP && conn->tcp_settled < conn->tcp_next_line);
+                    (conn->kind == CONN_TCP && conn->tcp_window.settled < conn->tcp_next_line);
         int64_t idle_ms = now_ms - conn->last_activity_ms;
         bool slow = false;
         if (conn->request_started_ms && conn->kind == CONN_HTTP) {
@@ -2604,7 +2582,7 @@ static bool loop_idle(const struct loop *loop)
         if (!conn->open)
             continue;
         if (conn->requests || conn->send_in_flight ||
-            (conn->kind == CONN_TCP && conn->tcp_settled < conn->tcp_next_line))
+            (conn->kind == CONN_TCP && conn->tcp_window.settled < conn->tcp_next_line))
             return false;
     }
     const struct server *server = loop->server;
