@@ -24,6 +24,7 @@
 #include "mp_options.h"
 #include "mp_parse_cli.h"
 #include "mp_record.h"
+#include "mp_rejects_cli.h"
 #include "mp_server.h"
 #include "mp_store.h"
 
@@ -53,6 +54,10 @@ static const char usage_text[] =
     "                        print one shipment's state as JSON\n"
     "  rejects list [--data DIR] [--from SEQ] [--limit N]\n"
     "                        print rejected records (JSON lines) with their reasons\n"
+    "  rejects replay [--data DIR] SEQ|FIRST-LAST|--all\n"
+    "                        feed rejected records again through the ingest pipeline and\n"
+    "                        delete them (still-refused ones are kept again); rejects\n"
+    "                        --help lists all\n"
     "  erp list|stats|dlq|replay [--data DIR] ...\n"
     "                        the ERP confirmation queue; erp --help lists all\n"
     "\n"
@@ -317,80 +322,12 @@ static int command_get(int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------
- * rejects
+ * rejects: list and replay live in mp_rejects_cli.c
  * ---------------------------------------------------------------------- */
-
-struct reject_listing {
-    uint64_t remaining;
-};
-
-static int print_reject(void *context, const char *key, size_t key_size, const char *value,
-                        size_t value_size)
-{
-    struct reject_listing *listing = context;
-    if (listing->remaining == 0)
-        return 1;
-    listing->remaining--;
-    uint64_t sequence = 0;
-    for (size_t index = 0; index < key_size && index < 8; index++)
-        sequence = (sequence << 8) | (uint8_t)key[index];
-    /* Stored rejects are JSON objects: splice the sequence in front. */
-    if (value_size >= 2 && value[0] == '{') {
-        printf("{\"sequence\":%" PRIu64 ",", sequence);
-        fwrite(value + 1, 1, value_size - 1, stdout);
-        fputc('\n', stdout);
-    }
-    return 0;
-}
 
 static int command_rejects(int argc, char **argv)
 {
-    if (argc < 2 || is_help(argv[1])) {
-        fputs(usage_text, argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : EXIT_SUCCESS;
-    }
-    if (strcmp(argv[1], "list") != 0)
-        return fail_usage("rejects %s: only 'rejects list' is in this release", argv[1]);
-    static const struct option options[] = {
-        {"data", required_argument, NULL, 'd'},
-        {"from", required_argument, NULL, 'f'},
-        {"limit", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *data_dir = DEFAULT_DATA_DIR;
-    uint64_t from = 0, limit = UINT64_MAX;
-    int option;
-    optind = 1;
-    argc--;
-    argv++;
-    while ((option = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (option) {
-        case 'd': data_dir = optarg; break;
-        case 'f':
-            if (!parse_count(optarg, UINT64_MAX, &from))
-                return fail_usage("--from takes a sequence number, not '%s'", optarg);
-            break;
-        case 'l':
-            if (!parse_count(optarg, UINT64_MAX, &limit))
-                return fail_usage("--limit takes a count, not '%s'", optarg);
-            break;
-        case 'h': fputs(usage_text, stdout); return EXIT_SUCCESS;
-        default: return fail_usage("rejects list: bad option");
-        }
-    }
-    if (optind != argc)
-        return fail_usage("rejects list takes no arguments");
-    struct mp_store *store = NULL;
-    int status = open_read_only(data_dir, &store);
-    if (status)
-        return status;
-    struct reject_listing listing = {limit};
-    int error = mp_store_scan_rejects(store, from, print_reject, &listing);
-    mp_store_close(store);
-    if (error < 0)
-        return fail_runtime("listing rejects: %s", mp_strerror(error));
-    return EXIT_SUCCESS;
+    return mp_rejects_cli_main(argc, argv);
 }
 
 /* ------------------------------------------------------------------------

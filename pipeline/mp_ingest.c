@@ -54,6 +54,7 @@ struct input_unit {
     size_t capacity;            /* readable bytes from data (padding) */
     uint32_t first_index;       /* index of the unit's first record in its input */
     enum mp_json_shape shape;
+    enum mp_source source;      /* options->source, or its buffer's (mp_ingest_run_buffers) */
 };
 
 /* An input held in memory: mapped file, or standard input read whole. */
@@ -83,6 +84,10 @@ struct core {
 
 struct ingest {
     const struct mp_ingest_options *options;
+    /* mp_ingest_run_buffers: the inputs, and the caller's open store (not ours to close). */
+    const struct mp_ingest_buffer *buffers;
+    size_t buffer_count;
+    bool store_borrowed;
     uint32_t core_count;
     struct core *cores;
     struct mp_ring **rings;             /* rings[from * core_count + to] */
@@ -216,24 +221,28 @@ static int add_unit(struct ingest *ingest, size_t *capacity, struct input_unit u
     return 0;
 }
 
-/* Cuts one input into units: whole when small or an array, else NDJSON chunks. */
-static int split_input(struct ingest *ingest, const struct input *input, size_t *capacity,
-                       char *message, size_t message_size, const char *path)
+/*
+ * Cuts one input of `source` into units: whole when small or an array,
+ * else NDJSON chunks.  Records are indexed from first_index.
+ */
+static int split_input(struct ingest *ingest, const struct input *input, enum mp_source source,
+                       uint32_t first_index, size_t *capacity, char *message,
+                       size_t message_size, const char *path)
 {
     const char *data = input->data;
     size_t size = input->size;
-    if (ingest->options->source != MP_SOURCE_CANONICAL) {
+    if (source != MP_SOURCE_CANONICAL) {
         /* A webhook source: the file is one payload, parsed whole; an
          * empty one is a payload too (refused as not the source's shape). */
         if (size > MP_BODY_SIZE_MAX) {
             snprintf(message, message_size, "%s: a %s payload over %u MiB, the body bound",
-                     path, mp_source_name(ingest->options->source), MP_BODY_SIZE_MAX >> 20);
+                     path, mp_source_name(source), MP_BODY_SIZE_MAX >> 20);
             return MP_ETOOBIG;
         }
         return add_unit(ingest, capacity,
                         (struct input_unit){size ? data : "", size,
-                                            size ? readable_from(input, data) : 0, 0,
-                                            MP_JSON_AUTO});
+                                            size ? readable_from(input, data) : 0, first_index,
+                                            MP_JSON_AUTO, source});
     }
     if (size == 0)
         return 0; /* an empty file holds no records */
@@ -250,9 +259,10 @@ static int split_input(struct ingest *ingest, const struct input *input, size_t 
             return MP_ETOOBIG;
         }
         return add_unit(ingest, capacity,
-                        (struct input_unit){data, size, readable_from(input, data), 0, MP_JSON_AUTO});
+                        (struct input_unit){data, size, readable_from(input, data), first_index,
+                                            MP_JSON_AUTO, source});
     }
-    uint32_t line = 0;
+    uint32_t line = first_index;
     size_t start = 0;
     while (start < size) {
         size_t end = start + CHUNK_SIZE < size ? start + CHUNK_SIZE : size;
@@ -262,7 +272,7 @@ static int split_input(struct ingest *ingest, const struct input *input, size_t 
         }
         if (end - start > MP_LINE_SIZE_MAX + CHUNK_SIZE) {
             snprintf(message, message_size, "%s: a line near line %u is over %u bytes", path,
-                     line + 1, MP_LINE_SIZE_MAX);
+                     line - first_index + 1, MP_LINE_SIZE_MAX);
             return MP_ETOOBIG;
         }
         /* The chunk stops before its last newline, which then serves as
@@ -273,7 +283,7 @@ static int split_input(struct ingest *ingest, const struct input *input, size_t 
         int error = add_unit(ingest, capacity,
                              (struct input_unit){data + start, unit_size,
                                                  readable_from(input, data + start), line,
-                                                 MP_JSON_NDJSON});
+                                                 MP_JSON_NDJSON, source});
         if (error)
             return error;
         for (const char *at = data + start; (at = memchr(at, '\n', (size_t)(data + end - at)));
@@ -441,6 +451,7 @@ static int on_event(void *context, uint32_t index, struct mp_event *event, const
 
 struct reject_context {
     struct core *core;
+    enum mp_source source;
     uint32_t first_index;
     int64_t received_time_ms;
 };
@@ -451,9 +462,8 @@ static int on_reject(void *context, uint32_t index, enum mp_reject_code code, co
     struct reject_context *reject = context;
     struct core *core = reject->core;
     atomic_fetch_add_explicit(&core->read, 1, memory_order_relaxed);
-    return mp_shard_add_reject(core->shard, core->ingest->options->source,
-                               reject->received_time_ms, reject->first_index + index, code,
-                               message, raw, raw_size);
+    return mp_shard_add_reject(core->shard, reject->source, reject->received_time_ms,
+                               reject->first_index + index, code, message, raw, raw_size);
 }
 
 static int event_with_offset(void *context, uint32_t index, struct mp_event *event,
@@ -477,7 +487,7 @@ static int parse_unit(struct core *core, const struct input_unit *unit,
                       struct reject_context *context, struct mp_json_summary *parsed,
                       char *message, size_t message_size)
 {
-    enum mp_source source = core->ingest->options->source;
+    enum mp_source source = unit->source;
     struct mp_json_sink sink = {event_with_offset, on_reject, context};
     if (source == MP_SOURCE_CANONICAL)
         return mp_json_parse_events(core->parser, unit->data, unit->size, unit->capacity,
@@ -501,6 +511,7 @@ static void parse_units(struct core *core)
         const struct input_unit *unit = &ingest->units[unit_index];
         struct reject_context context = {
             .core = core,
+            .source = unit->source,
             .first_index = unit->first_index,
             .received_time_ms = options->fixed_received_time_ms ? options->fixed_received_time_ms
                                                                 : mp_time_now_ms(),
@@ -511,7 +522,7 @@ static void parse_units(struct core *core)
         if (error == MP_EPARSE || error == MP_ETOOBIG) {
             /* The whole input is unusable: one reject stands for it. */
             atomic_fetch_add_explicit(&core->read, 1, memory_order_relaxed);
-            mp_shard_add_reject(core->shard, options->source, context.received_time_ms,
+            mp_shard_add_reject(core->shard, unit->source, context.received_time_ms,
                                 unit->first_index,
                                 error == MP_EPARSE ? MP_REJECT_BAD_JSON : MP_REJECT_TOO_BIG,
                                 message, unit->data, unit->size);
@@ -620,7 +631,8 @@ static void destroy_ingest(struct ingest *ingest)
         free_input(&ingest->inputs[index]);
     free(ingest->inputs);
     free(ingest->units);
-    mp_store_close(ingest->store);
+    if (!ingest->store_borrowed)
+        mp_store_close(ingest->store);
 }
 
 static int load_inputs(struct ingest *ingest, char *message, size_t message_size)
@@ -639,7 +651,8 @@ static int load_inputs(struct ingest *ingest, char *message, size_t message_size
             return error;
         }
         ingest->input_count = index + 1;
-        error = split_input(ingest, input, &unit_capacity, message, message_size, path);
+        error = split_input(ingest, input, options->source, 0, &unit_capacity, message,
+                            message_size, path);
         if (error) {
             if (error == -ENOMEM)
                 snprintf(message, message_size, "out of memory splitting %s", path);
@@ -649,8 +662,52 @@ static int load_inputs(struct ingest *ingest, char *message, size_t message_size
     return 0;
 }
 
+/* Copies each buffer with the parser's padding, as standard input is read. */
+static int load_buffers(struct ingest *ingest, char *message, size_t message_size)
+{
+    ingest->inputs = calloc(ingest->buffer_count ? ingest->buffer_count : 1,
+                            sizeof *ingest->inputs);
+    if (!ingest->inputs)
+        return -ENOMEM;
+    size_t unit_capacity = 0;
+    for (size_t index = 0; index < ingest->buffer_count; index++) {
+        const struct mp_ingest_buffer *buffer = &ingest->buffers[index];
+        MP_ASSERT(buffer->source < MP_SOURCE_COUNT);
+        MP_ASSERT(buffer->data != NULL || buffer->size == 0);
+        struct input *input = &ingest->inputs[index];
+        if (buffer->size > MP_BODY_SIZE_MAX) {
+            snprintf(message, message_size, "input %zu is over %u MiB, the body bound", index,
+                     MP_BODY_SIZE_MAX >> 20);
+            return MP_ETOOBIG;
+        }
+        input->data = malloc(buffer->size + MP_JSON_PADDING);
+        if (!input->data) {
+            snprintf(message, message_size, "out of memory copying input %zu", index);
+            return -ENOMEM;
+        }
+        if (buffer->size)
+            memcpy(input->data, buffer->data, buffer->size);
+        memset(input->data + buffer->size, 0, MP_JSON_PADDING);
+        input->size = buffer->size;
+        input->mapped_size = 0;
+        ingest->input_count = index + 1;
+        char name[32];
+        snprintf(name, sizeof name, "input %zu", index);
+        int error = split_input(ingest, input, buffer->source, buffer->first_index,
+                                &unit_capacity, message, message_size, name);
+        if (error) {
+            if (error == -ENOMEM)
+                snprintf(message, message_size, "out of memory splitting %s", name);
+            return error;
+        }
+    }
+    return 0;
+}
+
 static int open_store(struct ingest *ingest, char *message, size_t message_size)
 {
+    if (ingest->store_borrowed)
+        return 0;
     struct mp_store_options store_options;
     mp_store_options_default(&store_options);
     store_options.path = ingest->options->data_dir;
@@ -712,54 +769,56 @@ static int create_cores(struct ingest *ingest)
     return 0;
 }
 
-int mp_ingest_run(const struct mp_ingest_options *options, struct mp_ingest_summary *summary,
-                  char *message, size_t message_size)
+/* Runs an ingest whose inputs (files or buffers) and store the caller chose. */
+static int run(struct ingest *ingest, struct mp_ingest_summary *summary, char *message,
+               size_t message_size)
 {
+    const struct mp_ingest_options *options = ingest->options;
     MP_ASSERT(options->data_dir != NULL);
-    MP_ASSERT(options->source < MP_SOURCE_COUNT);
+    MP_ASSERT(ingest->store_borrowed == (ingest->store != NULL));
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     message[0] = '\0';
-    struct ingest ingest = {.options = options};
-    atomic_init(&ingest.next_unit, 0);
-    atomic_init(&ingest.producers_done, 0);
-    atomic_init(&ingest.failed, false);
-    ingest.core_count = options->cores ? options->cores : mp_cpu_count_usable();
-    if (ingest.core_count > MP_CORES_MAX)
-        ingest.core_count = MP_CORES_MAX;
+    atomic_init(&ingest->next_unit, 0);
+    atomic_init(&ingest->producers_done, 0);
+    atomic_init(&ingest->failed, false);
+    ingest->core_count = options->cores ? options->cores : mp_cpu_count_usable();
+    if (ingest->core_count > MP_CORES_MAX)
+        ingest->core_count = MP_CORES_MAX;
 
-    int error = load_inputs(&ingest, message, message_size);
+    int error = ingest->buffers ? load_buffers(ingest, message, message_size)
+                                : load_inputs(ingest, message, message_size);
     if (!error)
-        error = open_store(&ingest, message, message_size);
+        error = open_store(ingest, message, message_size);
     if (!error) {
-        error = create_cores(&ingest);
+        error = create_cores(ingest);
         if (error)
-            snprintf(message, message_size, "cannot set up %u cores: %s", ingest.core_count,
+            snprintf(message, message_size, "cannot set up %u cores: %s", ingest->core_count,
                      mp_strerror(error));
     }
     if (!error) {
         struct mp_shard *shards[MP_CORES_MAX];
-        for (uint32_t index = 0; index < ingest.core_count; index++)
-            shards[index] = ingest.cores[index].shard;
-        error = mp_shard_index_load(ingest.store, shards, ingest.core_count);
+        for (uint32_t index = 0; index < ingest->core_count; index++)
+            shards[index] = ingest->cores[index].shard;
+        error = mp_shard_index_load(ingest->store, shards, ingest->core_count);
         if (error)
             snprintf(message, message_size, "cannot read the tracking index: %s",
                      mp_strerror(error));
     }
     if (!error) {
-        error = mp_commit_create(ingest.store, ingest.core_count, options->sync, &ingest.commit);
+        error = mp_commit_create(ingest->store, ingest->core_count, options->sync, &ingest->commit);
         if (error)
             snprintf(message, message_size, "cannot start the commit thread: %s",
                      mp_strerror(error));
     }
-    for (uint32_t index = 0; !error && index < ingest.core_count; index++) {
-        struct core *core = &ingest.cores[index];
+    for (uint32_t index = 0; !error && index < ingest->core_count; index++) {
+        struct core *core = &ingest->cores[index];
         error = -pthread_create(&core->thread, NULL, core_main, core);
         if (error) {
             snprintf(message, message_size, "cannot start a core thread: %s", mp_strerror(error));
-            atomic_store(&ingest.failed, true);
+            atomic_store(&ingest->failed, true);
             /* Threads already started see `failed` and stop. */
-            atomic_fetch_add(&ingest.producers_done, ingest.core_count);
+            atomic_fetch_add(&ingest->producers_done, ingest->core_count);
             break;
         }
         core->started = true;
@@ -767,15 +826,15 @@ int mp_ingest_run(const struct mp_ingest_options *options, struct mp_ingest_summ
     if (!error && options->progress) {
         struct timespec pause = {0, 250 * 1000 * 1000};
         for (;;) {
-            uint32_t done = atomic_load(&ingest.producers_done);
-            if (done >= ingest.core_count || atomic_load(&ingest.failed))
+            uint32_t done = atomic_load(&ingest->producers_done);
+            if (done >= ingest->core_count || atomic_load(&ingest->failed))
                 break;
             nanosleep(&pause, NULL);
-            show_progress(&ingest, &start, false);
+            show_progress(ingest, &start, false);
         }
     }
-    for (uint32_t index = 0; ingest.cores && index < ingest.core_count; index++) {
-        struct core *core = &ingest.cores[index];
+    for (uint32_t index = 0; ingest->cores && index < ingest->core_count; index++) {
+        struct core *core = &ingest->cores[index];
         if (core->started)
             pthread_join(core->thread, NULL);
         if (!error && core->error) {
@@ -784,11 +843,35 @@ int mp_ingest_run(const struct mp_ingest_options *options, struct mp_ingest_summ
         }
     }
     if (!error && options->progress)
-        show_progress(&ingest, &start, true);
-    sum_counters(&ingest, summary);
-    destroy_ingest(&ingest);
+        show_progress(ingest, &start, true);
+    sum_counters(ingest, summary);
+    destroy_ingest(ingest);
     summary->seconds = seconds_since(&start);
     return error;
+}
+
+int mp_ingest_run(const struct mp_ingest_options *options, struct mp_ingest_summary *summary,
+                  char *message, size_t message_size)
+{
+    MP_ASSERT(options->source < MP_SOURCE_COUNT);
+    struct ingest ingest = {.options = options};
+    return run(&ingest, summary, message, message_size);
+}
+
+int mp_ingest_run_buffers(const struct mp_ingest_options *options, struct mp_store *store,
+                          const struct mp_ingest_buffer *buffers, size_t buffer_count,
+                          struct mp_ingest_summary *summary, char *message, size_t message_size)
+{
+    MP_ASSERT(store != NULL);
+    MP_ASSERT(buffers != NULL || buffer_count == 0);
+    struct ingest ingest = {
+        .options = options,
+        .buffers = buffers,
+        .buffer_count = buffer_count,
+        .store_borrowed = true,
+        .store = store,
+    };
+    return run(&ingest, summary, message, message_size);
 }
 
 int mp_ingest_summary_json(const struct mp_ingest_summary *summary, char *out, size_t capacity)

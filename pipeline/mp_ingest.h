@@ -68,6 +68,31 @@ void mp_ingest_options_default(struct mp_ingest_options *options);
 int mp_ingest_run(const struct mp_ingest_options *options, struct mp_ingest_summary *summary,
                   char *message, size_t message_size);
 
+struct mp_store;
+
+/* One in-memory input of mp_ingest_run_buffers. */
+struct mp_ingest_buffer {
+    const char *data;            /* borrowed for the call (copied with the parser's padding) */
+    size_t size;                 /* at most MP_BODY_SIZE_MAX */
+    enum mp_source source;       /* how to read it, and the source its events and rejects get */
+    uint32_t first_index;        /* the reject `index` of its first record (later ones count on) */
+};
+
+/*
+ * mp_ingest_run over in-memory inputs instead of files (`milepost rejects
+ * replay` feeds stored raw bytes back): each buffer is read as a file of
+ * its own source would be (canonical: one event, an array or NDJSON;
+ * otherwise one payload), so options->files and options->source are not
+ * used; options->data_dir only names the directory in messages.  It
+ * commits into `store`, an open writable store the caller keeps (borrowed
+ * for the call, not closed), so the caller holds the directory's lock
+ * before and after.  No other thread may commit appends to that store
+ * during the call.  Returns as mp_ingest_run (never MP_ELOCKED).
+ */
+int mp_ingest_run_buffers(const struct mp_ingest_options *options, struct mp_store *store,
+                          const struct mp_ingest_buffer *buffers, size_t buffer_count,
+                          struct mp_ingest_summary *summary, char *message, size_t message_size);
+
 /* Writes API.md's one-line JSON summary (NUL-terminated).  Returns 0 or MP_ETOOBIG. */
 int mp_ingest_summary_json(const struct mp_ingest_summary *summary, char *out, size_t capacity);
 

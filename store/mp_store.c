@@ -53,6 +53,8 @@ static const char *const family_names[FAMILY_COUNT] = {
  * the last rows never lets a later open hand their numbers out again.
  */
 #define OUTBOX_FLOOR_KEY "outbox_sequence_floor"
+/* The same for rejects (`milepost rejects replay` deletes what it moved). */
+#define REJECT_FLOOR_KEY "reject_sequence_floor"
 #define SEQUENCE_KEY_SIZE 8
 
 /* ---- tuning ------------------------------------------------------------- */
@@ -187,6 +189,7 @@ struct mp_store_batch {
     int error; /* -ENOMEM once a put could not grow the buffers */
     size_t append_count;            /* OP_APPEND operations: they need the sequence counters */
     uint64_t outbox_deleted_next;   /* one past the highest outbox sequence deleted; 0: none */
+    uint64_t reject_deleted_next;   /* one past the highest reject sequence deleted; 0: none */
     /*
      * RocksDB's batch for commits of batches without appends, which may run
      * beside the commit thread's (which uses the store's own); made at the
@@ -216,8 +219,9 @@ struct mp_store {
     /* Written by the commit thread, read by any (mp_store_next_*). */
     _Atomic uint64_t outbox_sequence_next;
     _Atomic uint64_t reject_sequence_next;
-    /* One past the highest outbox sequence ever deleted (OUTBOX_FLOOR_KEY). */
+    /* One past the highest outbox / reject sequence ever deleted (OUTBOX_FLOOR_KEY, ...). */
     _Atomic uint64_t outbox_floor;
+    _Atomic uint64_t reject_floor;
     /* Catches two threads committing at once, which the contract forbids. */
     atomic_bool committing;
 };
@@ -614,14 +618,14 @@ static int sequence_find(struct mp_store *store, enum family family, uint64_t *n
     return rc;
 }
 
-/* Reads OUTBOX_FLOOR_KEY: 0 when absent. */
-static int outbox_floor_find(struct mp_store *store, uint64_t *floor, char *message,
-                             size_t message_size)
+/* Reads a sequence floor (OUTBOX_FLOOR_KEY, REJECT_FLOOR_KEY) from meta: 0 when absent. */
+static int sequence_floor_find(struct mp_store *store, const char *floor_key, uint64_t *floor,
+                               char *message, size_t message_size)
 {
     char *error = NULL;
     size_t size = 0;
     char *value = rocksdb_get_cf(store->db, store->read_options, store->families[FAMILY_META],
-                                 OUTBOX_FLOOR_KEY, strlen(OUTBOX_FLOOR_KEY), &size, &error);
+                                 floor_key, strlen(floor_key), &size, &error);
     if (error != NULL)
         return error_take(error, message, message_size);
     uint64_t found = 0;
@@ -639,7 +643,9 @@ static int outbox_floor_find(struct mp_store *store, uint64_t *floor, char *mess
         rocksdb_free(value);
     }
     if (rc != 0) {
-        message_set(message, message_size, "meta " OUTBOX_FLOOR_KEY " is not a decimal number");
+        char text[MP_ERROR_MESSAGE_SIZE_MAX];
+        snprintf(text, sizeof text, "meta %s is not a decimal number", floor_key);
+        message_set(message, message_size, text);
         return rc;
     }
     *floor = found;
@@ -668,6 +674,7 @@ static struct mp_store *store_alloc(const struct mp_store_options *options)
     atomic_init(&store->outbox_sequence_next, 1);
     atomic_init(&store->reject_sequence_next, 1);
     atomic_init(&store->outbox_floor, 0);
+    atomic_init(&store->reject_floor, 0);
     atomic_init(&store->committing, false);
     store->read_options = rocksdb_readoptions_create();
     store->read_options_total_order = rocksdb_readoptions_create();
@@ -751,13 +758,22 @@ int mp_store_open(const struct mp_store_options *options, struct mp_store **out,
         rc = sequence_find(store, FAMILY_OUTBOX, &outbox_next, message, message_size);
         if (rc == 0)
             rc = sequence_find(store, FAMILY_REJECTS, &reject_next, message, message_size);
-        uint64_t floor = 0;
+        uint64_t outbox_floor = 0;
+        uint64_t reject_floor = 0;
         if (rc == 0)
-            rc = outbox_floor_find(store, &floor, message, message_size);
+            rc = sequence_floor_find(store, OUTBOX_FLOOR_KEY, &outbox_floor, message,
+                                     message_size);
+        if (rc == 0)
+            rc = sequence_floor_find(store, REJECT_FLOOR_KEY, &reject_floor, message,
+                                     message_size);
         if (rc == 0) {
-            if (floor > outbox_next)
-                outbox_next = floor;
-            atomic_store(&store->outbox_floor, floor);
+            /* Deleted tail entries left no key behind: the floors remember them. */
+            if (outbox_floor > outbox_next)
+                outbox_next = outbox_floor;
+            if (reject_floor > reject_next)
+                reject_next = reject_floor;
+            atomic_store(&store->outbox_floor, outbox_floor);
+            atomic_store(&store->reject_floor, reject_floor);
             atomic_store(&store->outbox_sequence_next, outbox_next);
             atomic_store(&store->reject_sequence_next, reject_next);
         }
@@ -824,6 +840,7 @@ void mp_store_batch_clear(struct mp_store_batch *batch)
     batch->error = 0;
     batch->append_count = 0;
     batch->outbox_deleted_next = 0;
+    batch->reject_deleted_next = 0;
 }
 
 size_t mp_store_batch_count(const struct mp_store_batch *batch)
@@ -964,6 +981,17 @@ void mp_store_batch_delete_outbox(struct mp_store_batch *batch, uint64_t sequenc
         batch->outbox_deleted_next = sequence + 1;
 }
 
+void mp_store_batch_delete_reject(struct mp_store_batch *batch, uint64_t sequence)
+{
+    MP_ASSERT(batch != NULL);
+    MP_ASSERT(sequence >= 1 && sequence < UINT64_MAX);
+    char key[SEQUENCE_KEY_SIZE];
+    sequence_encode(sequence, key);
+    batch_append(batch, FAMILY_REJECTS, OP_DELETE, key, sizeof key, NULL, 0, false, NULL, 0);
+    if (batch->error == 0 && sequence + 1 > batch->reject_deleted_next)
+        batch->reject_deleted_next = sequence + 1;
+}
+
 void mp_store_batch_put_dlq(struct mp_store_batch *batch, uint64_t sequence, const char *value,
                             size_t value_size)
 {
@@ -987,19 +1015,31 @@ void mp_store_batch_put_meta_u64(struct mp_store_batch *batch, const char *key, 
 {
     MP_ASSERT(key != NULL);
     MP_ASSERT(strcmp(key, OUTBOX_FLOOR_KEY) != 0 && strcmp(key, SCHEMA_VERSION_KEY) != 0);
+    MP_ASSERT(strcmp(key, REJECT_FLOOR_KEY) != 0);
     char text[24];
     int size = snprintf(text, sizeof text, "%" PRIu64, value);
     MP_ASSERT(size > 0 && (size_t)size < sizeof text);
     mp_store_batch_put_meta(batch, key, strlen(key), text, (size_t)size);
 }
 
-/* Raises the floor to at least `next`; returns the floor to write. */
-static uint64_t outbox_floor_raise(struct mp_store *store, uint64_t next)
+/* Raises a floor to at least `next`; returns the floor to write. */
+static uint64_t sequence_floor_raise(_Atomic uint64_t *floor_at, uint64_t next)
 {
-    uint64_t floor = atomic_load(&store->outbox_floor);
-    while (floor < next && !atomic_compare_exchange_weak(&store->outbox_floor, &floor, next))
+    uint64_t floor = atomic_load(floor_at);
+    while (floor < next && !atomic_compare_exchange_weak(floor_at, &floor, next))
         ;
     return floor > next ? floor : next;
+}
+
+/* Adds the put of a floor's new value to RocksDB's batch. */
+static void sequence_floor_put(struct mp_store *store, rocksdb_writebatch_t *rocks,
+                               const char *floor_key, uint64_t floor)
+{
+    char text[24];
+    int size = snprintf(text, sizeof text, "%" PRIu64, floor);
+    MP_ASSERT(size > 0 && (size_t)size < sizeof text);
+    rocksdb_writebatch_put_cf(rocks, store->families[FAMILY_META], floor_key, strlen(floor_key),
+                              text, (size_t)size);
 }
 
 /* Turns our batch into RocksDB's; appends take sequences from *outbox_next, *reject_next. */
@@ -1065,14 +1105,16 @@ int mp_store_commit(struct mp_store *store, struct mp_store_batch *batch, bool s
     uint64_t reject_next = atomic_load_explicit(&store->reject_sequence_next,
                                                 memory_order_relaxed);
     batch_fill(store, batch, rocks, &outbox_next, &reject_next);
+    /* An entry can only be deleted once it was given its sequence. */
     if (batch->outbox_deleted_next != 0) {
-        /* A row can only be deleted once it was given its sequence. */
         MP_ASSERT(batch->outbox_deleted_next <= outbox_next);
-        char text[24];
-        int size = snprintf(text, sizeof text, "%" PRIu64,
-                            outbox_floor_raise(store, batch->outbox_deleted_next));
-        rocksdb_writebatch_put_cf(rocks, store->families[FAMILY_META], OUTBOX_FLOOR_KEY,
-                                  strlen(OUTBOX_FLOOR_KEY), text, (size_t)size);
+        sequence_floor_put(store, rocks, OUTBOX_FLOOR_KEY,
+                           sequence_floor_raise(&store->outbox_floor, batch->outbox_deleted_next));
+    }
+    if (batch->reject_deleted_next != 0) {
+        MP_ASSERT(batch->reject_deleted_next <= reject_next);
+        sequence_floor_put(store, rocks, REJECT_FLOOR_KEY,
+                           sequence_floor_raise(&store->reject_floor, batch->reject_deleted_next));
     }
 
     char *error = NULL;

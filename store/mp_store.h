@@ -149,13 +149,23 @@ void mp_store_batch_put_meta(struct mp_store_batch *batch, const char *key, size
  * out twice.  Deleting a sequence commit has not yet handed out asserts.
  */
 void mp_store_batch_delete_outbox(struct mp_store_batch *batch, uint64_t sequence);
+/*
+ * Deletes a reject entry (`milepost rejects replay` moves them).  As for
+ * the outbox, the commit records one past the highest reject sequence
+ * ever deleted in meta "reject_sequence_floor", and open starts the
+ * reject sequence past it.  Deleting a sequence commit has not yet handed
+ * out asserts.  A batch of such deletes (and no appends) may commit
+ * beside the commit thread.
+ */
+void mp_store_batch_delete_reject(struct mp_store_batch *batch, uint64_t sequence);
 /* DLQ: u64 big-endian sequence (the outbox sequence it had) -> value (mp_erp_dlq_encode). */
 void mp_store_batch_put_dlq(struct mp_store_batch *batch, uint64_t sequence, const char *value,
                             size_t value_size);
 void mp_store_batch_delete_dlq(struct mp_store_batch *batch, uint64_t sequence);
 /*
  * Puts a meta value as ASCII decimal ("erp.cursor", counters).  The keys
- * "schema_version" and "outbox_sequence_floor" are the store's own.
+ * "schema_version", "outbox_sequence_floor" and "reject_sequence_floor"
+ * are the store's own.
  */
 void mp_store_batch_put_meta_u64(struct mp_store_batch *batch, const char *key, uint64_t value);
 
@@ -241,9 +251,9 @@ int mp_store_get_meta(struct mp_store *store, const char *key, size_t key_size, 
 /*
  * The next sequence numbers commit will assign.  Sequences start at 1, so
  * a cursor of 0 means "nothing consumed".  They are found at open from the
- * last key of each family (for the outbox, and past the floor that
- * mp_store_batch_delete_outbox keeps): never delete the last reject entry
- * (nothing deletes rejects), or a later open hands its number out again.
+ * last key of each family and the floor its deletes keep
+ * (mp_store_batch_delete_outbox, mp_store_batch_delete_reject), so a
+ * deleted number is never handed out again, even when it was the last.
  * Any thread.
  */
 uint64_t mp_store_next_outbox_sequence(const struct mp_store *store);

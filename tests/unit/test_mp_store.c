@@ -1010,6 +1010,102 @@ static void test_outbox_delete_keeps_sequence_across_reopen(void **state)
     mp_store_close(store);
 }
 
+/* ---- rejects: deletes (rejects replay) and their sequence floor ---------------- */
+
+static void expect_rejects(struct mp_store *store, const char *expected)
+{
+    struct collected c = {0};
+    assert_int_equal(mp_store_scan_rejects(store, 1, collect_sequence, &c), 0);
+    assert_string_equal(c.text, expected);
+}
+
+static void test_reject_delete_keeps_sequence_across_reopen(void **state)
+{
+    struct fixture *f = *state;
+    struct mp_store *store = open_store(f->path, false, MP_STORE_MEMTABLE_SKIPLIST);
+    struct mp_store_batch *batch = NULL;
+    assert_int_equal(mp_store_batch_create(&batch), 0);
+    mp_store_batch_add_reject(batch, "r1", 2);
+    mp_store_batch_add_reject(batch, "r2", 2);
+    mp_store_batch_add_reject(batch, "r3", 2);
+    mp_store_batch_add_reject(batch, "r4", 2);
+    mp_store_batch_add_outbox(batch, "o1", 2);
+    assert_int_equal(mp_store_commit(store, batch, true), 0);
+    assert_int_equal(mp_store_next_reject_sequence(store), 5);
+
+    /* A middle entry goes; the others stay with their numbers. */
+    mp_store_batch_clear(batch);
+    mp_store_batch_delete_reject(batch, 2);
+    assert_int_equal(mp_store_commit(store, batch, true), 0);
+    expect_rejects(store, "1=r1;3=r3;4=r4;");
+
+    /* The last entries go (in any order): their numbers are not handed out again. */
+    mp_store_batch_clear(batch);
+    mp_store_batch_delete_reject(batch, 4);
+    mp_store_batch_delete_reject(batch, 3);
+    assert_int_equal(mp_store_commit(store, batch, true), 0);
+    expect_rejects(store, "1=r1;");
+    assert_int_equal(mp_store_next_reject_sequence(store), 5);
+    mp_store_close(store);
+
+    /* Without the floor, the last key (1) would make the next number 2. */
+    store = open_store(f->path, false, MP_STORE_MEMTABLE_SKIPLIST);
+    assert_int_equal(mp_store_next_reject_sequence(store), 5);
+    /* The outbox keeps its own sequence; deleting rejects does not move it. */
+    assert_int_equal(mp_store_next_outbox_sequence(store), 2);
+    mp_store_batch_clear(batch);
+    mp_store_batch_add_reject(batch, "r5", 2);
+    assert_int_equal(mp_store_commit(store, batch, true), 0);
+    expect_rejects(store, "1=r1;5=r5;");
+    mp_store_close(store);
+
+    /* A read-only open sees the same numbers. */
+    store = open_store(f->path, true, MP_STORE_MEMTABLE_SKIPLIST);
+    assert_int_equal(mp_store_next_reject_sequence(store), 6);
+    mp_store_close(store);
+
+    /*
+     * Appending and deleting in one batch (a replay's still-refused record
+     * and the entry it replaces), then deleting the lowest entry after the
+     * highest: the floor never goes down.  Through a flush, so the floor is
+     * read from an SST file as well as from the WAL.
+     */
+    store = open_store(f->path, false, MP_STORE_MEMTABLE_SKIPLIST);
+    mp_store_batch_clear(batch);
+    mp_store_batch_add_reject(batch, "r6", 2);
+    mp_store_batch_delete_reject(batch, 5);
+    assert_int_equal(mp_store_commit(store, batch, false), 0);
+    expect_rejects(store, "1=r1;6=r6;");
+    mp_store_batch_clear(batch);
+    mp_store_batch_delete_reject(batch, 6);
+    assert_int_equal(mp_store_commit(store, batch, false), 0);
+    mp_store_batch_clear(batch);
+    mp_store_batch_delete_reject(batch, 1);
+    assert_int_equal(mp_store_commit(store, batch, false), 0);
+    assert_int_equal(mp_store_flush(store), 0);
+    mp_store_close(store);
+    store = open_store(f->path, false, MP_STORE_MEMTABLE_SKIPLIST);
+    expect_rejects(store, "");
+    assert_int_equal(mp_store_next_reject_sequence(store), 7);
+    mp_store_batch_destroy(batch);
+    mp_store_close(store);
+}
+
+static void test_reject_floor_malformed(void **state)
+{
+    struct fixture *f = *state;
+    struct mp_store *store = open_store(f->path, false, MP_STORE_MEMTABLE_SKIPLIST);
+    struct mp_store_batch *batch = NULL;
+    assert_int_equal(mp_store_batch_create(&batch), 0);
+    mp_store_batch_put_meta(batch, "reject_sequence_floor", 21, "12x", 3);
+    assert_int_equal(mp_store_commit(store, batch, true), 0);
+    mp_store_batch_destroy(batch);
+    mp_store_close(store);
+    char message[256];
+    assert_int_equal(try_open(f->path, false, false, message, sizeof message), MP_ECORRUPT);
+    assert_non_null(strstr(message, "reject_sequence_floor"));
+}
+
 static void test_dlq_put_get_scan_delete(void **state)
 {
     struct fixture *f = *state;
@@ -1168,6 +1264,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_empty_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_delete_keeps_sequence_across_reopen, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_reject_delete_keeps_sequence_across_reopen, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reject_floor_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dlq_put_get_scan_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_u64, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyed_commit_beside_appending_commit, setup,
