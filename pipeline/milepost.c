@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "mp_config.h"
+#include "mp_erp.h"
 #include "mp_erp_cli.h"
 #include "mp_error.h"
 #include "mp_event.h"
@@ -31,6 +32,9 @@
 #define EXIT_USAGE 2
 #define DEFAULT_DATA_DIR "./milepost-data"
 
+/* --set options an offline command takes (serve reads any number through mp_options). */
+#define SET_OPTIONS_MAX 64
+
 static const char usage_text[] =
     "usage: milepost COMMAND [OPTIONS]\n"
     "\n"
@@ -41,10 +45,14 @@ static const char usage_text[] =
     "  serve [--config FILE] [--http H:P] [--tcp H:P] [--udp H:P] [--data DIR] ...\n"
     "                        run the server (HTTP, TCP NDJSON, UDP); serve --help lists all\n"
     "  ingest [--data DIR] [--source NAME] [--cores N] [--durability sync|async]\n"
-    "         [--disk-reserve-mb MB] [--progress|--no-progress] FILE...\n"
+    "         [--disk-reserve-mb MB] [--progress|--no-progress]\n"
+    "         [--config FILE] [--set KEY=VALUE]... FILE...\n"
     "                        process files offline ('-' is stdin); prints a JSON summary.\n"
     "                        canonical (default): one event, a JSON array, or NDJSON;\n"
-    "                        a webhook source: one native payload per file\n"
+    "                        a webhook source: one native payload per file.  --config and\n"
+    "                        --set read a server configuration, of which the ERP filter\n"
+    "                        (erp.milestones, erp.carriers, erp.sources, erp.reasons) decides\n"
+    "                        which events queue confirmations, as in serve\n"
     "  parse [--source NAME] FILE...\n"
     "                        dry run, no store: print the canonical events each payload\n"
     "                        gives (JSON lines), rejects as {\"reject\":INDEX,...} lines,\n"
@@ -134,9 +142,14 @@ static int command_ingest(int argc, char **argv)
         {"progress", no_argument, NULL, 'p'},
         {"no-progress", no_argument, NULL, 'P'},
         {"disk-reserve-mb", required_argument, NULL, 'r'},
+        {"config", required_argument, NULL, 'C'},
+        {"set", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    const char *config_path = NULL;
+    const char *assignments[SET_OPTIONS_MAX];
+    size_t assignment_count = 0;
     struct mp_ingest_options ingest;
     mp_ingest_options_default(&ingest);
     ingest.data_dir = DEFAULT_DATA_DIR;
@@ -176,6 +189,12 @@ static int command_ingest(int argc, char **argv)
             break;
         case 'p': ingest.progress = true; break;
         case 'P': ingest.progress = false; break;
+        case 'C': config_path = optarg; break;
+        case 'S':
+            if (assignment_count == SET_OPTIONS_MAX)
+                return fail_usage("ingest: at most %d --set options", SET_OPTIONS_MAX);
+            assignments[assignment_count++] = optarg;
+            break;
         case 'h': fputs(usage_text, stdout); return EXIT_SUCCESS;
         default: return fail_usage("ingest: bad option");
         }
@@ -185,9 +204,15 @@ static int command_ingest(int argc, char **argv)
     ingest.files = (const char *const *)&argv[optind];
     ingest.file_count = (size_t)(argc - optind);
 
-    struct mp_ingest_summary summary;
     char message[512];
-    int error = mp_ingest_run(&ingest, &summary, message, sizeof message);
+    struct mp_erp_filter filter;
+    int error = mp_erp_filter_load(config_path, assignments, assignment_count, &filter, message,
+                                   sizeof message);
+    if (error)
+        return fail_usage("ingest: %s", message);
+    ingest.confirm_filter = &filter;
+    struct mp_ingest_summary summary;
+    error = mp_ingest_run(&ingest, &summary, message, sizeof message);
     if (error)
         return fail_runtime("ingest failed: %s", message[0] ? message : mp_strerror(error));
     char line[2048];

@@ -134,6 +134,40 @@ int mp_erp_filter_from_config(const struct mp_server_config *config, struct mp_e
     return 0;
 }
 
+int mp_erp_filter_load(const char *config_path, const char *const *assignments,
+                       size_t assignment_count, struct mp_erp_filter *filter, char *message,
+                       size_t message_size)
+{
+    MP_ASSERT(filter != NULL && (assignments != NULL || assignment_count == 0));
+    struct mp_server_config *config = malloc(sizeof *config);
+    if (!config) {
+        snprintf(message, message_size, "out of memory reading the configuration");
+        return -ENOMEM;
+    }
+    mp_options_init(config);
+    int rc = config_path ? mp_options_load_file(config, config_path, message, message_size) : 0;
+    for (size_t index = 0; rc == 0 && index < assignment_count; index++) {
+        const char *assignment = assignments[index];
+        const char *equals = strchr(assignment, '=');
+        char name[128];
+        size_t name_size = equals ? (size_t)(equals - assignment) : 0;
+        if (!equals || name_size == 0 || name_size >= sizeof name) {
+            snprintf(message, message_size, "--set takes KEY=VALUE, not '%s'", assignment);
+            rc = MP_EINVAL;
+            break;
+        }
+        memcpy(name, assignment, name_size);
+        name[name_size] = '\0';
+        rc = mp_options_set(config, name, equals + 1, message, message_size);
+    }
+    if (rc == 0)
+        rc = mp_options_finish(config, message, message_size);
+    if (rc == 0)
+        rc = mp_erp_filter_from_config(config, filter, message, message_size);
+    free(config);
+    return rc;
+}
+
 uint32_t mp_erp_filter_mask(const struct mp_erp_filter *filter, const struct mp_event *event)
 {
     MP_ASSERT(filter != NULL && event != NULL);

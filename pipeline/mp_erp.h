@@ -118,6 +118,18 @@ int mp_erp_filter_from_config(const struct mp_server_config *config, struct mp_e
                               char *message, size_t message_size);
 
 /*
+ * The filter of the offline commands (`ingest`, `rejects replay`), from a
+ * server configuration read as `milepost serve` reads it: defaults, the
+ * YAML file at config_path (NULL: none), then each "KEY=VALUE" of
+ * assignments in order.  Only the erp.* filter keys act offline; the rest
+ * are checked all the same, so one file serves both.  Returns 0, or
+ * MP_EINVAL / MP_ETOOBIG / -errno with a one-line message.
+ */
+int mp_erp_filter_load(const char *config_path, const char *const *assignments,
+                       size_t assignment_count, struct mp_erp_filter *filter, char *message,
+                       size_t message_size);
+
+/*
  * The confirm mask to hand mp_record_apply for this (finished) event:
  * milestone_mask when the event passes the narrowing lists, else 0.
  * Shard threads call it per accepted event: no allocation, no locks.

@@ -20,6 +20,7 @@
 #include "mp_assert.h"
 #include "mp_commit.h"
 #include "mp_cpu.h"
+#include "mp_erp.h"
 #include "mp_json.h"
 #include "mp_jsonw.h"
 #include "mp_limits.h"
@@ -750,7 +751,10 @@ static int create_cores(struct ingest *ingest)
             .shard_index = index,
             .cache_records_max = cache_records,
             .flush_records_max = flush_records ? flush_records : 1,
-            .confirm_mask = options->confirm_mask ? options->confirm_mask : MP_CONFIRM_DEFAULT_MASK,
+            .confirm_mask = options->confirm_filter ? options->confirm_filter->milestone_mask
+                            : options->confirm_mask ? options->confirm_mask
+                                                    : MP_CONFIRM_DEFAULT_MASK,
+            .confirm_filter = options->confirm_filter,
         };
         int error = mp_shard_create(&shard_options, ingest->store, &core->shard);
         if (!error)

@@ -17,6 +17,8 @@
 #include "mp_error.h"
 #include "mp_event.h"
 
+struct mp_erp_filter;
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -30,6 +32,8 @@ struct mp_ingest_options {
     uint32_t cache_records_max;     /* per shard; 0: default */
     uint32_t flush_records_max;     /* changed records per shard batch; 0: default */
     uint32_t confirm_mask;          /* 0: DESIGN.md's default milestones */
+    /* Narrows confirm_mask per event, as a server's erp.* keys do; NULL: none. */
+    const struct mp_erp_filter *confirm_filter;
     bool sync;                      /* fsync each group commit */
     bool progress;                  /* a progress line on stderr */
     int64_t fixed_received_time_ms; /* 0: the clock; tests pin it */

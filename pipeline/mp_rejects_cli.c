@@ -31,6 +31,7 @@
 
 #include "mp_adapter.h"
 #include "mp_assert.h"
+#include "mp_erp.h"
 #include "mp_error.h"
 #include "mp_event.h"
 #include "mp_ingest.h"
@@ -57,6 +58,9 @@
 /* Slots of a round's table of the webhook payloads it feeds: sparse, a power of two. */
 #define ROUND_PAYLOAD_SLOTS 32768
 _Static_assert(ROUND_PAYLOAD_SLOTS >= 2 * ROUND_ENTRIES_MAX, "the payload table stays sparse");
+/* --set options replay takes. */
+#define SET_OPTIONS_MAX 64
+
 _Static_assert((ROUND_PAYLOAD_SLOTS & (ROUND_PAYLOAD_SLOTS - 1)) == 0, "slots are a power of two");
 
 static const char rejects_usage[] =
@@ -68,13 +72,17 @@ static const char rejects_usage[] =
     "commands:\n"
     "  list [--from SEQ] [--limit N]    kept rejects, oldest first, as JSON lines\n"
     "                                   {\"sequence\":S,\"received_at\":...,\"raw\":...}\n"
-    "  replay SEQ | FIRST-LAST | --all  feed the entries' raw bytes again, with their\n"
+    "  replay [--config FILE] [--set KEY=VALUE]... SEQ | FIRST-LAST | --all\n"
+    "                                   feed the entries' raw bytes again, with their\n"
     "                                   recorded source, through the ingest pipeline, then\n"
     "                                   delete them; what is still refused is stored again\n"
     "                                   under a new sequence; entries whose raw bytes are\n"
     "                                   not the whole record stay, counted as skipped.\n"
     "                                   Prints one JSON line; needs the directory to\n"
-    "                                   itself (stop the server first)\n"
+    "                                   itself (stop the server first).  --config and\n"
+    "                                   --set: a server configuration whose ERP filter\n"
+    "                                   (erp.milestones, ...) decides which replayed\n"
+    "                                   events queue confirmations, as in serve\n"
     "\n"
     "options:\n"
     "  --data DIR    data directory (default ./milepost-data)\n"
@@ -452,6 +460,7 @@ struct replay_totals {
 
 struct round {
     struct replay_totals *totals;
+    const struct mp_erp_filter *confirm_filter;
     uint64_t last;                      /* the range's end, inclusive */
     uint64_t resume_from;
     /* What the round feeds and the entries it then deletes. */
@@ -590,6 +599,7 @@ static int replay_round(struct round *round, struct mp_store *store, const char 
     mp_ingest_options_default(&options);
     options.data_dir = data_dir;
     options.progress = false;
+    options.confirm_filter = round->confirm_filter;
     struct mp_ingest_summary summary;
     char ingest_message[512] = "";
     int error = mp_ingest_run_buffers(&options, store, round->buffers, round->buffer_count,
@@ -689,10 +699,15 @@ static int command_replay(int argc, char **argv)
     static const struct option long_options[] = {
         {"data", required_argument, NULL, 'd'},
         {"all", no_argument, NULL, 'a'},
+        {"config", required_argument, NULL, 'C'},
+        {"set", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *data_dir = DEFAULT_DATA_DIR;
+    const char *config_path = NULL;
+    const char *assignments[SET_OPTIONS_MAX];
+    size_t assignment_count = 0;
     bool all = false;
     optind = 1;
     opterr = 0;
@@ -701,6 +716,12 @@ static int command_replay(int argc, char **argv)
         switch (option) {
         case 'd': data_dir = optarg; break;
         case 'a': all = true; break;
+        case 'C': config_path = optarg; break;
+        case 'S':
+            if (assignment_count == SET_OPTIONS_MAX)
+                return fail_usage("replay: at most %d --set options", SET_OPTIONS_MAX);
+            assignments[assignment_count++] = optarg;
+            break;
         case 'h': fputs(rejects_usage, stdout); return EXIT_SUCCESS;
         default: return fail_usage("replay: unknown option '%s'", argv[optind - 1]);
         }
@@ -709,6 +730,11 @@ static int command_replay(int argc, char **argv)
     int status = parse_range(argc, argv, all, &first, &last);
     if (status)
         return status;
+    struct mp_erp_filter filter;
+    char filter_message[512];
+    if (mp_erp_filter_load(config_path, assignments, assignment_count, &filter, filter_message,
+                           sizeof filter_message) != 0)
+        return fail_usage("replay: %s", filter_message);
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     struct mp_store *store = NULL;
@@ -728,7 +754,7 @@ static int command_replay(int argc, char **argv)
 
     struct replay_totals totals;
     memset(&totals, 0, sizeof totals);
-    struct round round = {.totals = &totals, .last = range_last};
+    struct round round = {.totals = &totals, .confirm_filter = &filter, .last = range_last};
     round.buffers = calloc(ROUND_ENTRIES_MAX, sizeof *round.buffers);
     round.raws = calloc(ROUND_ENTRIES_MAX, sizeof *round.raws);
     round.sequences = calloc(ROUND_SEQUENCES_MAX, sizeof *round.sequences);

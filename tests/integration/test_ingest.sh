@@ -138,6 +138,34 @@ EOF
 check "ingest into a held directory exits 1" test "$(head -1 "$work/lock.out")" = 1
 check "saying the directory is in use" grep -q "in use" "$work/lock.out"
 
+# The ERP filter of a server configuration: --set and --config narrow which events queue
+# confirmations, as in serve; a bad key is bad usage.
+cat >"$work/filter.ndjson" <<'EOF'
+{"carrier":"UPS","tracking_number":"1ZF1","status":"PICKED_UP","event_time":"2026-11-25T10:00:00Z"}
+{"carrier":"UPS","tracking_number":"1ZF1","status":"DELIVERED","event_time":"2026-11-26T10:00:00Z"}
+{"carrier":"FedEx","tracking_number":"7700F2","status":"PICKED_UP","event_time":"2026-11-25T10:00:00Z"}
+{"carrier":"FedEx","tracking_number":"7700F2","status":"DELIVERED","event_time":"2026-11-26T10:00:00Z"}
+EOF
+queued() { # queued DATA: the outbox as sorted TRACKING:TYPE words
+  "$MILEPOST" erp list --data "$1" | python3 -c '
+import json, sys
+print(" ".join(sorted("%s:%s" % (e["confirmation"]["tracking_number"], e["confirmation"]["type"])
+                      for e in (json.loads(l) for l in sys.stdin if l.strip()))))'
+}
+out=$("$MILEPOST" ingest --data "$work/f_default" --no-progress "$work/filter.ndjson")
+check "no filter: every default milestone queues (4)" test "$(echo "$out" | json_field '["outbox"]')" = 4
+"$MILEPOST" ingest --data "$work/f_set" --no-progress --set erp.milestones=DELIVERED "$work/filter.ndjson" >/dev/null
+check "--set erp.milestones=DELIVERED: the deliveries only" test "$(queued "$work/f_set")" = "1ZF1:DELIVERED 7700F2:DELIVERED"
+printf 'erp:\n  milestones: [PICKED_UP, DELIVERED]\n  carriers: [FedEx]\n' >"$work/filter.yaml"
+"$MILEPOST" ingest --data "$work/f_config" --no-progress --config "$work/filter.yaml" "$work/filter.ndjson" >/dev/null
+check "--config with erp.carriers: FedEx's milestones only" test "$(queued "$work/f_config")" = "7700F2:DELIVERED 7700F2:PICKED_UP"
+"$MILEPOST" ingest --data "$work/f_bad" --no-progress --set erp.milestones=ARRIVED "$work/filter.ndjson" >/dev/null 2>"$work/err"
+check "an unknown milestone in --set is bad usage (exit 2)" test $? -eq 2
+check "naming the option" grep -q "erp.milestones" "$work/err"
+check "and nothing was ingested" test ! -e "$work/f_bad"
+"$MILEPOST" ingest --data "$work/f_bad" --no-progress --set erp.milestones "$work/filter.ndjson" >/dev/null 2>"$work/err"
+check "--set without = is bad usage (exit 2)" test $? -eq 2
+
 # A full disk: a clear error and exit 1, not a crash.
 if [ "$(id -u)" -eq 0 ] && mkdir -p "$work/small" && mount -t tmpfs -o size=24m tmpfs "$work/small" 2>/dev/null; then
   mounted="$work/small"

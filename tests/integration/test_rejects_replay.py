@@ -409,7 +409,8 @@ def run_usage(work):
                 not done.stdout, (done.returncode, done.stderr[-300:]))
     done = milepost("rejects", "replay", "--help")
     T.check("rejects replay --help: exit 0, the usage on stdout",
-            done.returncode == 0 and "replay SEQ | FIRST-LAST | --all" in done.stdout, done.stdout[-300:])
+            done.returncode == 0 and "SEQ | FIRST-LAST | --all" in done.stdout
+            and "--set KEY=VALUE" in done.stdout, done.stdout[-300:])
     done = milepost("--help")
     T.check("milepost --help names rejects replay", done.returncode == 0 and "rejects replay" in done.stdout)
     code, _, stderr = replay(os.path.join(work, "no-such-dir"), "--all")
@@ -417,6 +418,28 @@ def run_usage(work):
             code == 1 and one_line_error(stderr) and "no-such-dir" in stderr, stderr)
     code, _, stderr = replay(data, "999999-1000000")
     T.check("a range with no entry: exit 1, one line", code == 1 and one_line_error(stderr), stderr)
+
+
+def run_filter(work):
+    """--set / --config: the server's ERP filter decides what replayed events queue."""
+    data = os.path.join(work, "filter")
+    path = os.path.join(work, "filter.ndjson")
+    with open(path, "w") as f:
+        # Two lines make the file NDJSON, where a line holding an array is refused.
+        f.write(dumps(ev("RJFILT0", 0, "IN_TRANSIT")) + "\n")
+        f.write(dumps([ev("RJFILT1", 0, "PICKED_UP"), ev("RJFILT1", 60, "DELIVERED")]) + "\n")
+    summary = ingest(data, path)
+    T.check("filter: the array line is one not_an_event reject, nothing queued",
+            summary["rejected_by_error"] == {"not_an_event": 1} and summary["outbox"] == 0, summary)
+    code, _, stderr = replay(data, "--set", "erp.milestones=ARRIVED", "--all")
+    T.check("filter: an unknown milestone is bad usage (exit 2, one line naming the option)",
+            code == 2 and one_line_error(stderr) and "erp.milestones" in stderr, stderr)
+    T.check("filter: the refused replay left the entry", len(rejects_list(data)) == 1)
+    code, summary, stderr = replay(data, "--set", "erp.milestones=DELIVERED", "--all")
+    T.check("filter: replay with erp.milestones=DELIVERED takes both events",
+            code == 0 and summary["accepted"] == 2 and summary["replayed"] == 1, (code, summary, stderr))
+    queued = sorted((c["tracking_number"], c["type"]) for c in outbox(data))
+    T.check("filter: only the delivery queued a confirmation", queued == [("RJFILT1", "DELIVERED")], queued)
 
 
 def main():
@@ -428,7 +451,7 @@ def main():
     watchdog.start()
     started = time.monotonic()
     try:
-        for step in (run_main, run_floor, run_rounds, run_usage):
+        for step in (run_main, run_floor, run_rounds, run_usage, run_filter):
             try:
                 step(work)
             except Exception:  # a crash of a step is one failure, the rest still run
