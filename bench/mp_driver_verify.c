@@ -527,8 +527,12 @@ int mp_driver_verify(struct mp_gen *gen, uint64_t events_sent, bool native, bool
         char carrier[MP_CARRIER_SIZE_MAX + 1];
         char number[MP_TRACKING_NUMBER_SIZE_MAX + 1];
         mp_gen_shipment_key(gen, shipment_index, carrier, sizeof carrier, number, sizeof number);
+        /* FedEx's unique id and DHL's service qualify the key (docs/semantics.md). */
+        char qualifier[MP_GEN_QUALIFIER_SIZE_MAX] = "";
+        if (native)
+            mp_gen_shipment_qualifier(gen, shipment_index, qualifier, sizeof qualifier);
         char key[MP_ORACLE_KEY_SIZE_MAX];
-        size_t key_size = mp_oracle_shipment_key(carrier, number, NULL, key, sizeof key);
+        size_t key_size = mp_oracle_shipment_key(carrier, number, qualifier, key, sizeof key);
         MP_ASSERT(key_size > 0);
         for (int milestone = 0; milestone < MP_ORACLE_MILESTONE_COUNT; milestone++) {
             if ((state->confirmation_mask & (1u << milestone)) == 0)

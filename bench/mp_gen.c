@@ -1357,14 +1357,19 @@ static int gen_render_step(const struct gen_plan *plan, uint32_t step_index, uns
  * FORMATS.md's mapping table says they mean.
  */
 struct gen_native_status {
-    const char *status;   /* EasyPost status, AfterShip tag, Shippo status, UPS type, 17TRACK sub_status */
-    const char *detail;   /* EasyPost status_detail, AfterShip subtag, Shippo substatus, UPS code, 17TRACK stage */
-    const char *code;     /* UPS descriptionCode; NULL elsewhere */
+    /* EasyPost status, AfterShip tag, Shippo status, UPS type, 17TRACK sub_status,
+     * FedEx derivedStatusCode, DHL statusCode, ShipEngine status_code */
+    const char *status;
+    /* EasyPost status_detail, AfterShip subtag, Shippo substatus, UPS code, 17TRACK stage,
+     * FedEx exceptionDescription, DHL status (its free text), ShipEngine status_detail_code */
+    const char *detail;
+    const char *code;     /* UPS descriptionCode, FedEx eventType; NULL elsewhere */
     uint8_t milestone;
     uint8_t reason;
 };
 static enum mp_gen_feed gen_feed_of(const struct mp_gen *gen, const struct gen_plan *plan);
-static struct gen_native_status gen_native_status_of(enum mp_gen_feed feed, const struct gen_step *step);
+static void gen_native_truth(enum mp_gen_feed feed, const struct gen_step *step,
+                             struct mp_gen_event *event);
 
 /* ------------------------------------------------------------------------
  * Configuration
@@ -1923,11 +1928,7 @@ int mp_gen_shipment_events(const struct mp_gen *gen, uint32_t shipment_index,
         };
         if (feed != MP_GEN_FEED_CANONICAL) {
             /* What the native checkpoint says, by FORMATS.md's tables; no payload facts. */
-            struct gen_native_status native = gen_native_status_of(feed, &step);
-            events[index].milestone = native.milestone;
-            events[index].reason = native.reason;
-            if (feed == MP_GEN_FEED_UPS)
-                events[index].event_time_ms -= events[index].event_time_ms % 1000;
+            gen_native_truth(feed, &step, &events[index]);
             continue;
         }
         /* The same conditions gen_render_step() writes these fields under. */
@@ -2119,29 +2120,63 @@ int mp_gen_profile_get(const char *name, struct mp_gen_profile *profile)
  * Native webhook payloads
  * ---------------------------------------------------------------------- */
 
-static const char *const gen_feed_names[MP_GEN_FEED_COUNT] = {
-    "canonical", "easypost", "aftership", "shippo", "ups", "17track",
+/*
+ * What each feed is: its source name, whether a payload resends the
+ * history up to its checkpoint, whether the adapter derives a PICKED_UP
+ * (docs/adapters.md), whether its clocks have whole seconds only, whether
+ * it lists checkpoints newest first (FORMATS.md: 17TRACK, FedEx
+ * scanEvents, DHL events, ShipEngine in its samples), and whose carrier
+ * feed it is (a carrier's own API serves only its shipments; -1 for an
+ * aggregator, which tracks every carrier).
+ */
+struct gen_feed_info {
+    const char *name;
+    bool sends_history;
+    bool derives_pickup;
+    bool whole_seconds;
+    bool newest_first;
+    int8_t carrier;
+};
+
+static const struct gen_feed_info gen_feeds[MP_GEN_FEED_COUNT] = {
+    [MP_GEN_FEED_CANONICAL] = {"canonical", false, false, false, false, -1},
+    [MP_GEN_FEED_EASYPOST] = {"easypost", true, true, false, false, -1},
+    [MP_GEN_FEED_AFTERSHIP] = {"aftership", true, false, false, false, -1},
+    [MP_GEN_FEED_SHIPPO] = {"shippo", true, false, false, false, -1},
+    [MP_GEN_FEED_UPS] = {"ups", false, false, true, false, MP_GEN_CARRIER_UPS},
+    [MP_GEN_FEED_17TRACK] = {"17track", true, false, false, true, -1},
+    [MP_GEN_FEED_FEDEX] = {"fedex", true, false, true, true, MP_GEN_CARRIER_FEDEX},
+    [MP_GEN_FEED_DHL] = {"dhl", true, true, true, true, MP_GEN_CARRIER_DHL},
+    [MP_GEN_FEED_SHIPENGINE] = {"shipengine", true, false, true, true, -1},
+};
+
+/* The aggregators, which take a shipment that drew another carrier's own feed. */
+static const uint8_t gen_aggregator_feeds[] = {
+    MP_GEN_FEED_EASYPOST, MP_GEN_FEED_AFTERSHIP, MP_GEN_FEED_SHIPPO, MP_GEN_FEED_17TRACK,
+    MP_GEN_FEED_SHIPENGINE,
 };
 
 const char *mp_gen_feed_name(enum mp_gen_feed feed)
 {
     MP_ASSERT((unsigned)feed < MP_GEN_FEED_COUNT);
-    return gen_feed_names[feed];
+    return gen_feeds[feed].name;
 }
 
 bool mp_gen_feed_sends_history(enum mp_gen_feed feed)
 {
-    return feed != MP_GEN_FEED_CANONICAL && feed != MP_GEN_FEED_UPS;
+    return (unsigned)feed < MP_GEN_FEED_COUNT && gen_feeds[feed].sends_history;
 }
 
 bool mp_gen_feed_derives_pickup(enum mp_gen_feed feed)
 {
-    return feed == MP_GEN_FEED_EASYPOST;
+    return (unsigned)feed < MP_GEN_FEED_COUNT && gen_feeds[feed].derives_pickup;
 }
 
 /*
  * The feed of a planned shipment: its own draw (mixed from the plan's
- * hash), so the native rate never shifts any other trait.
+ * hash), so the native rate never shifts any other trait.  Every source
+ * is drawn alike; a carrier's own feed drawn for another carrier's
+ * shipment gives way to an aggregator.
  */
 static enum mp_gen_feed gen_feed_of(const struct mp_gen *gen, const struct gen_plan *plan)
 {
@@ -2153,12 +2188,10 @@ static enum mp_gen_feed gen_feed_of(const struct mp_gen *gen, const struct gen_p
     if (gen_unit(gen_splitmix(&state)) >= config->native_rate)
         return MP_GEN_FEED_CANONICAL;
     uint32_t pick = gen_below(gen_splitmix(&state), MP_GEN_FEED_COUNT - 1) + 1;
-    if (pick == MP_GEN_FEED_UPS && plan->carrier != MP_GEN_CARRIER_UPS) {
-        /* Track Alert is UPS's own: other carriers' shipments take another source. */
-        static const uint8_t others[] = {MP_GEN_FEED_EASYPOST, MP_GEN_FEED_AFTERSHIP,
-                                         MP_GEN_FEED_SHIPPO, MP_GEN_FEED_17TRACK};
-        pick = others[gen_below(gen_splitmix(&state), sizeof others)];
-    }
+    int carrier = gen_feeds[pick].carrier;
+    if (carrier >= 0 && carrier != plan->carrier)
+        pick = gen_aggregator_feeds[gen_below(gen_splitmix(&state), sizeof gen_aggregator_feeds)];
+    MP_ASSERT(pick > MP_GEN_FEED_CANONICAL && pick < MP_GEN_FEED_COUNT);
     return (enum mp_gen_feed)pick;
 }
 
@@ -2371,6 +2404,144 @@ static struct gen_native_status gen_native_17track(const struct gen_step *step)
     }
 }
 
+/*
+ * FedEx (FORMATS.md 7): eventType decides; derivedStatusCode rides
+ * along.  The adapter refines DE, DY, CD and SE by exceptionDescription
+ * (and DY by delayDetail.type, written for WEATHER), so that text is part
+ * of the code here.  FedEx has no "returned to sender" code (RS is the way
+ * back) and no code for a misroute or a hold: those are SE exceptions.
+ * An attempt always says the recipient was away: FedEx's DE cannot say
+ * "attempted, bad address".
+ */
+static struct gen_native_status gen_native_fedex_exception(const struct gen_step *step)
+{
+    const char *text = gen_reason_description(step->reason);
+    switch (step->reason) {
+    case MP_REASON_DELAY: return GEN_NATIVE("IT", text, "DY", EXCEPTION, DELAY);
+    case MP_REASON_WEATHER: return GEN_NATIVE("IT", text, "DY", EXCEPTION, WEATHER);
+    case MP_REASON_ADDRESS: return GEN_NATIVE("DE", text, "DE", EXCEPTION, ADDRESS);
+    case MP_REASON_CUSTOMS: return GEN_NATIVE("IT", text, "CD", EXCEPTION, CUSTOMS);
+    case MP_REASON_PAYMENT_DUE: return GEN_NATIVE("IT", text, "CD", EXCEPTION, PAYMENT_DUE);
+    case MP_REASON_REFUSED: return GEN_NATIVE("DE", "Refused by recipient", "DE", EXCEPTION, REFUSED);
+    default: return GEN_NATIVE("SE", text, "SE", EXCEPTION, OTHER);
+    }
+}
+
+static struct gen_native_status gen_native_fedex(const struct gen_step *step)
+{
+    switch (step->kind) {
+    case GEN_KIND_LABEL: return GEN_NATIVE("IN", NULL, "OC", LABEL_CREATED, NONE);
+    case GEN_KIND_PICKUP: return GEN_NATIVE("PU", NULL, "PU", PICKED_UP, NONE);
+    case GEN_KIND_ARRIVED: return GEN_NATIVE("IT", NULL, "AR", IN_TRANSIT, NONE);
+    case GEN_KIND_DEPARTED: return GEN_NATIVE("IT", NULL, "DP", IN_TRANSIT, NONE);
+    case GEN_KIND_PROCESSING: return GEN_NATIVE("IT", NULL, "IT", IN_TRANSIT, NONE);
+    case GEN_KIND_OUT: return GEN_NATIVE("OD", NULL, "OD", OUT_FOR_DELIVERY, NONE);
+    case GEN_KIND_ATTEMPT:
+        return GEN_NATIVE("DE", "Customer not available or business closed", "DE", DELIVERY_ATTEMPTED,
+                          RECIPIENT_UNAVAILABLE);
+    case GEN_KIND_PICKUP_POINT: return GEN_NATIVE("HL", NULL, "HL", AVAILABLE_FOR_PICKUP, NONE);
+    case GEN_KIND_EXCEPTION: return gen_native_fedex_exception(step);
+    case GEN_KIND_DAMAGED: return GEN_NATIVE("SE", "Package damaged in transit", "SE", DAMAGED, NONE);
+    case GEN_KIND_RETURN:
+    case GEN_KIND_RETURNED:
+        return GEN_NATIVE("RS", NULL, "RS", RETURN_TO_SENDER, NONE);
+    case GEN_KIND_DELIVERED: return GEN_NATIVE("DL", NULL, "DL", DELIVERED, NONE);
+    case GEN_KIND_LOST:
+        return GEN_NATIVE("SE", "Package lost: it could not be located", "SE", LOST, NONE);
+    default: return GEN_NATIVE("CA", NULL, "CA", CANCELLED, NONE);
+    }
+}
+
+/*
+ * DHL (FORMATS.md 8): statusCode, refined by the English text rules on
+ * the free-text status (the description repeats it).  DHL has no attempt,
+ * damage, hold or delay code: those are failures (EXCEPTION/OTHER) and
+ * carry no damage flag.  A voided label is "unknown": it must not be a
+ * physical scan, or the adapter would derive a PICKED_UP before the pickup.
+ */
+static struct gen_native_status gen_native_dhl(const struct gen_step *step)
+{
+    switch (step->kind) {
+    case GEN_KIND_LABEL:
+        return GEN_NATIVE("pre-transit", "Shipment information received", NULL, LABEL_CREATED, NONE);
+    case GEN_KIND_PICKUP: return GEN_NATIVE("transit", "Shipment picked up", NULL, PICKED_UP, NONE);
+    case GEN_KIND_ARRIVED:
+        return GEN_NATIVE("transit", "Arrived at DHL Sort Facility", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_DEPARTED: return GEN_NATIVE("transit", "Departed Facility", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_PROCESSING:
+        return GEN_NATIVE("transit", "Processed at DHL facility", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_OUT:
+        return GEN_NATIVE("transit", "Shipment is out with courier for delivery", NULL, OUT_FOR_DELIVERY,
+                          NONE);
+    case GEN_KIND_ATTEMPT:
+        return GEN_NATIVE("failure", "Delivery attempted; recipient not home", NULL, EXCEPTION, OTHER);
+    case GEN_KIND_PICKUP_POINT:
+        return GEN_NATIVE("transit", "Shipment available for pickup at DHL Service Point", NULL,
+                          AVAILABLE_FOR_PICKUP, NONE);
+    case GEN_KIND_EXCEPTION:
+        return GEN_NATIVE("failure", gen_reason_description(step->reason), NULL, EXCEPTION, OTHER);
+    case GEN_KIND_DAMAGED: return GEN_NATIVE("failure", "Shipment damaged", NULL, EXCEPTION, OTHER);
+    case GEN_KIND_RETURN:
+        return GEN_NATIVE("failure", "UNDELIVERABLE - RETURN TO SENDER", NULL, RETURN_TO_SENDER, NONE);
+    case GEN_KIND_DELIVERED: return GEN_NATIVE("delivered", "Delivered", NULL, DELIVERED, NONE);
+    case GEN_KIND_RETURNED:
+        return GEN_NATIVE("failure", "RETURNED TO SHIPPER", NULL, RETURNED_TO_SENDER, NONE);
+    case GEN_KIND_LOST:
+        return GEN_NATIVE("failure", "Shipment lost; investigation closed", NULL, LOST, NONE);
+    default: return GEN_NATIVE("unknown", "Shipment cancelled by the shipper", NULL, UNKNOWN, NONE);
+    }
+}
+
+/*
+ * ShipEngine (FORMATS.md 5): status_detail_code decides; status_code is
+ * its parent.  An attempt says why only for an address it cannot reach
+ * (a card left when nobody was home has no reason); weather is a delay
+ * "not the carrier's".
+ */
+static struct gen_native_status gen_native_shipengine_exception(const struct gen_step *step)
+{
+    switch (step->reason) {
+    case MP_REASON_ADDRESS: return GEN_NATIVE("EX", "ADDRESS_QUERY", NULL, EXCEPTION, ADDRESS);
+    case MP_REASON_DELAY: return GEN_NATIVE("EX", "CARRIER_DELAYS", NULL, EXCEPTION, DELAY);
+    case MP_REASON_WEATHER: return GEN_NATIVE("EX", "DELAYED_NOT_CARRIER", NULL, EXCEPTION, DELAY);
+    case MP_REASON_HELD: return GEN_NATIVE("EX", "HELD_BY_CARRIER", NULL, EXCEPTION, HELD);
+    case MP_REASON_CUSTOMS: return GEN_NATIVE("EX", "HELD_BY_CUSTOMS", NULL, EXCEPTION, CUSTOMS);
+    case MP_REASON_PAYMENT_DUE: return GEN_NATIVE("EX", "DUTY_NOT_PAID", NULL, EXCEPTION, PAYMENT_DUE);
+    case MP_REASON_MISROUTED: return GEN_NATIVE("EX", "MISROUTED", NULL, EXCEPTION, MISROUTED);
+    case MP_REASON_REFUSED: return GEN_NATIVE("EX", "REFUSED_BY_CUSTOMER", NULL, EXCEPTION, REFUSED);
+    default: return GEN_NATIVE("EX", "UNSPECIFIED_EXCEPTION", NULL, EXCEPTION, OTHER);
+    }
+}
+
+static struct gen_native_status gen_native_shipengine(const struct gen_step *step)
+{
+    switch (step->kind) {
+    case GEN_KIND_LABEL: return GEN_NATIVE("NY", "SHIPMENT_CREATED", NULL, LABEL_CREATED, NONE);
+    case GEN_KIND_PICKUP: return GEN_NATIVE("AC", "PICKED_UP", NULL, PICKED_UP, NONE);
+    case GEN_KIND_ARRIVED: return GEN_NATIVE("IT", "HUB_SCAN_IN", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_DEPARTED: return GEN_NATIVE("IT", "HUB_SCAN_OUT", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_PROCESSING: return GEN_NATIVE("IT", "HUB_PROCESSING", NULL, IN_TRANSIT, NONE);
+    case GEN_KIND_OUT: return GEN_NATIVE("IT", "OUT_FOR_DELIVERY", NULL, OUT_FOR_DELIVERY, NONE);
+    case GEN_KIND_ATTEMPT:
+        if (step->reason == MP_REASON_ADDRESS)
+            return GEN_NATIVE("AT", "NO_ACCESS_TO_RECIPIENTS_ADDRESS", NULL, DELIVERY_ATTEMPTED, ADDRESS);
+        return GEN_NATIVE("AT", "CUSTOMER_CARDED", NULL, DELIVERY_ATTEMPTED, NONE);
+    case GEN_KIND_PICKUP_POINT:
+        return GEN_NATIVE("SP", "AWAITING_COLLECTION_FROM_PICKUP_POINT", NULL, AVAILABLE_FOR_PICKUP, NONE);
+    case GEN_KIND_EXCEPTION: return gen_native_shipengine_exception(step);
+    case GEN_KIND_DAMAGED: return GEN_NATIVE("EX", "PARCEL_DAMAGED", NULL, DAMAGED, NONE);
+    case GEN_KIND_RETURN: return GEN_NATIVE("EX", "RETURN_TO_SENDER", NULL, RETURN_TO_SENDER, NONE);
+    case GEN_KIND_DELIVERED: return GEN_NATIVE("DE", "DELIVERED", NULL, DELIVERED, NONE);
+    case GEN_KIND_RETURNED:
+        return GEN_NATIVE("DE", "UNDELIVERABLE_RETURNED_TO_SENDER", NULL, RETURNED_TO_SENDER, NONE);
+    case GEN_KIND_LOST:
+        if (step->reason == MP_REASON_DISPOSED)
+            return GEN_NATIVE("EX", "PARCEL_DISPOSED", NULL, LOST, DISPOSED);
+        return GEN_NATIVE("EX", "PARCEL_LOST", NULL, LOST, NONE);
+    default: return GEN_NATIVE("EX", "CANCELLED", NULL, CANCELLED, NONE);
+    }
+}
+
 static struct gen_native_status gen_native_status_of(enum mp_gen_feed feed, const struct gen_step *step)
 {
     switch (feed) {
@@ -2378,8 +2549,31 @@ static struct gen_native_status gen_native_status_of(enum mp_gen_feed feed, cons
     case MP_GEN_FEED_AFTERSHIP: return gen_native_aftership(step);
     case MP_GEN_FEED_SHIPPO: return gen_native_shippo(step);
     case MP_GEN_FEED_UPS: return gen_native_ups(step);
+    case MP_GEN_FEED_FEDEX: return gen_native_fedex(step);
+    case MP_GEN_FEED_DHL: return gen_native_dhl(step);
+    case MP_GEN_FEED_SHIPENGINE: return gen_native_shipengine(step);
     default: return gen_native_17track(step);
     }
+}
+
+/* The instant as the feed writes it: some clocks have whole seconds only. */
+static int64_t gen_native_time_ms(enum mp_gen_feed feed, const struct gen_step *step)
+{
+    return gen_feeds[feed].whole_seconds ? step->time_ms - step->time_ms % 1000 : step->time_ms;
+}
+
+/*
+ * The truth of a native checkpoint: what its codes mean.  Damage is what
+ * the code says too: a source with no damage code (DHL) reports none.
+ */
+static void gen_native_truth(enum mp_gen_feed feed, const struct gen_step *step,
+                             struct mp_gen_event *event)
+{
+    struct gen_native_status native = gen_native_status_of(feed, step);
+    event->milestone = native.milestone;
+    event->reason = native.reason;
+    event->damaged = native.milestone == MP_MILESTONE_DAMAGED;
+    event->event_time_ms = gen_native_time_ms(feed, step);
 }
 
 /* ISO 3166 alpha-3 for AfterShip's country_region (our cities' countries). */
@@ -2409,7 +2603,9 @@ static const char *gen_native_carrier(enum mp_gen_feed feed, uint8_t carrier)
     switch (feed) {
     case MP_GEN_FEED_EASYPOST: return easypost[carrier];
     case MP_GEN_FEED_AFTERSHIP: return aftership[carrier];
-    case MP_GEN_FEED_SHIPPO: return shippo[carrier];
+    /* ShipEngine's carrier_code values are spelled as Shippo's slugs. */
+    case MP_GEN_FEED_SHIPPO:
+    case MP_GEN_FEED_SHIPENGINE: return shippo[carrier];
     default: return gen_carriers[carrier].name;
     }
 }
@@ -2435,25 +2631,118 @@ static void gen_out_member(struct gen_out *out, const char *key, const char *val
         gen_out_string(out, value, false);
 }
 
-/* The instant as UTC text, and as the step's local wall clock with its offset. */
-static void gen_native_times(const struct gen_step *step, char utc[MP_TIME_TEXT_SIZE],
-                             char local[MP_TIME_TEXT_SIZE])
+/* Writes a string member whose absence the source spells "" (ShipEngine), not null. */
+static void gen_out_member_text(struct gen_out *out, const char *key, const char *value)
 {
-    mp_time_format_utc(step->time_ms, utc);
-    gen_format_time(step->time_ms, step->offset_min, false, local);
+    gen_out_char(out, ',');
+    gen_out_key(out, key);
+    gen_out_string(out, value != NULL ? value : "", false);
 }
 
-/* One checkpoint of a history payload. */
-static void gen_native_checkpoint(struct gen_out *out, enum mp_gen_feed feed, const struct gen_plan *plan,
-                                  const struct gen_step *step)
+/* The instant as UTC text, and as the step's local wall clock with its offset. */
+static void gen_native_times(enum mp_gen_feed feed, const struct gen_step *step,
+                             char utc[MP_TIME_TEXT_SIZE], char local[MP_TIME_TEXT_SIZE])
 {
-    const struct gen_city *city = &gen_cities[step->city];
-    const struct gen_status *text = &gen_statuses[gen_carriers[plan->carrier].family][step->kind];
-    struct gen_native_status status = gen_native_status_of(feed, step);
+    int64_t time_ms = gen_native_time_ms(feed, step);
+    mp_time_format_utc(time_ms, utc);
+    gen_format_time(time_ms, step->offset_min, false, local);
+}
+
+/* One checkpoint's parts, as a renderer needs them. */
+struct gen_checkpoint {
+    const struct gen_plan *plan;
+    const struct gen_step *step;
+    const struct gen_city *city;      /* NULL when the step has no location */
+    const struct gen_status *text;    /* the carrier's own code and words */
+    struct gen_native_status status;
     char utc[MP_TIME_TEXT_SIZE];
     char local[MP_TIME_TEXT_SIZE];
-    gen_native_times(step, utc, local);
-    gen_out_char(out, '{');
+};
+
+/* A FedEx scanEvents[] entry (FORMATS.md 7a; samples/fedex). */
+static void gen_native_fedex_scan(struct gen_out *out, const struct gen_checkpoint *c)
+{
+    gen_out_member(out, "date", c->local, false);
+    gen_out_member(out, "eventType", c->status.code, true);
+    gen_out_member(out, "eventDescription", c->text->description, true);
+    gen_out_text(out, ",\"exceptionCode\":\"\"");
+    gen_out_member_text(out, "exceptionDescription", c->status.detail);
+    gen_out_text(out, ",\"scanLocation\":{\"streetLines\":[\"\"]");
+    gen_out_member(out, "city", c->city != NULL ? c->city->city : NULL, true);
+    gen_out_member(out, "stateOrProvinceCode", c->city != NULL ? c->city->region : NULL, true);
+    gen_out_member(out, "postalCode", c->city != NULL ? c->city->postal_code : NULL, true);
+    gen_out_member(out, "countryCode", c->city != NULL ? c->city->country : NULL, true);
+    gen_out_text(out, ",\"residential\":false}");
+    gen_out_member(out, "derivedStatusCode", c->status.status, true);
+    /* DY is a weather delay only when delayDetail says so (FORMATS.md 7). */
+    if (strcmp(c->status.code, "DY") == 0)
+        gen_out_text(out, c->status.reason == MP_REASON_WEATHER
+                              ? ",\"delayDetail\":{\"type\":\"WEATHER\",\"status\":\"DELAYED\"}"
+                              : ",\"delayDetail\":{\"type\":\"OPERATIONAL\",\"status\":\"DELAYED\"}");
+}
+
+/* A DHL events[] entry, also the shipment's status (FORMATS.md 8; samples/dhl). */
+static void gen_native_dhl_event(struct gen_out *out, const struct gen_checkpoint *c)
+{
+    gen_out_member(out, "timestamp", c->local, false);
+    if (c->city != NULL) {
+        gen_out_text(out, ",\"location\":{\"address\":{");
+        gen_out_member(out, "countryCode", c->city->country, false);
+        gen_out_member(out, "postalCode", c->city->postal_code, true);
+        gen_out_member(out, "addressLocality", c->city->city, true);
+        gen_out_text(out, "}}");
+    }
+    gen_out_member(out, "statusCode", c->status.status, true);
+    gen_out_member(out, "status", c->status.detail, true);
+    gen_out_member(out, "description", c->status.detail, true);
+}
+
+/*
+ * A ShipEngine events[] entry (FORMATS.md 5; samples/shipengine): the
+ * instant in occurred_at, the carrier's wall clock without an offset in
+ * carrier_occurred_at (the adapter takes the offset from the difference).
+ */
+static void gen_native_shipengine_event(struct gen_out *out, const struct gen_checkpoint *c)
+{
+    char wall[MP_TIME_TEXT_SIZE];
+    snprintf(wall, sizeof wall, "%.19s", c->local);
+    gen_out_member(out, "occurred_at", c->utc, false);
+    gen_out_member(out, "carrier_occurred_at", wall, true);
+    gen_out_member_text(out, "description", c->text->description);
+    gen_out_member_text(out, "city_locality", c->city != NULL ? c->city->city : NULL);
+    gen_out_member_text(out, "state_province", c->city != NULL ? c->city->region : NULL);
+    gen_out_member_text(out, "postal_code", c->city != NULL ? c->city->postal_code : NULL);
+    gen_out_member_text(out, "country_code", c->city != NULL ? c->city->country : NULL);
+    gen_out_text(out, ",\"company_name\":\"\",\"signer\":\"\"");
+    gen_out_member_text(out, "event_code", c->text->code);
+    gen_out_member_text(out, "status_code", c->status.status);
+    gen_out_member_text(out, "status_detail_code", c->status.detail);
+    gen_out_member_text(out, "carrier_status_code", c->text->code);
+    gen_out_member_text(out, "carrier_status_description", c->text->description);
+}
+
+static void gen_checkpoint_init(struct gen_checkpoint *c, enum mp_gen_feed feed,
+                                const struct gen_plan *plan, const struct gen_step *step)
+{
+    c->plan = plan;
+    c->step = step;
+    c->city = step->has_location ? &gen_cities[step->city] : NULL;
+    c->text = &gen_statuses[gen_carriers[plan->carrier].family][step->kind];
+    c->status = gen_native_status_of(feed, step);
+    gen_native_times(feed, step, c->utc, c->local);
+}
+
+/* The members of an EasyPost, AfterShip, Shippo or 17TRACK checkpoint. */
+static void gen_native_aggregator_checkpoint(struct gen_out *out, enum mp_gen_feed feed,
+                                             const struct gen_checkpoint *c)
+{
+    const struct gen_plan *plan = c->plan;
+    const struct gen_step *step = c->step;
+    const struct gen_city *city = &gen_cities[step->city];
+    const struct gen_status *text = c->text;
+    struct gen_native_status status = c->status;
+    const char *utc = c->utc;
+    const char *local = c->local;
     switch (feed) {
     case MP_GEN_FEED_EASYPOST:
         gen_out_text(out, "\"object\":\"TrackingDetail\"");
@@ -2538,6 +2827,21 @@ static void gen_native_checkpoint(struct gen_out *out, enum mp_gen_feed feed, co
         gen_out_text(out, ",\"coordinates\":{\"longitude\":null,\"latitude\":null}}");
         break;
     }
+}
+
+/* One checkpoint of a history payload. */
+static void gen_native_checkpoint(struct gen_out *out, enum mp_gen_feed feed, const struct gen_plan *plan,
+                                  const struct gen_step *step)
+{
+    struct gen_checkpoint c;
+    gen_checkpoint_init(&c, feed, plan, step);
+    gen_out_char(out, '{');
+    switch (feed) {
+    case MP_GEN_FEED_FEDEX: gen_native_fedex_scan(out, &c); break;
+    case MP_GEN_FEED_DHL: gen_native_dhl_event(out, &c); break;
+    case MP_GEN_FEED_SHIPENGINE: gen_native_shipengine_event(out, &c); break;
+    default: gen_native_aggregator_checkpoint(out, feed, &c); break;
+    }
     gen_out_char(out, '}');
 }
 
@@ -2583,15 +2887,111 @@ static void gen_native_ups_alert(struct gen_out *out, const struct gen_plan *pla
     gen_out_char(out, '}');
 }
 
-/* A history payload: every step of the shipment up to `last_step`, in the source's envelope. */
-static void gen_native_history(struct gen_out *out, enum mp_gen_feed feed, const struct gen_plan *plan,
-                               uint32_t last_step)
+/*
+ * The qualifier the feed gives the shipment key: FedEx's
+ * trackingNumberUniqueId ("<id>~<number>~FDEG", as in samples/fedex),
+ * DHL's service (our DHL numbers are Express waybills); "" elsewhere.
+ */
+static void gen_native_qualifier(enum mp_gen_feed feed, const struct gen_plan *plan,
+                                 char out[MP_GEN_QUALIFIER_SIZE_MAX])
 {
-    struct gen_step step;
-    gen_step_of(plan, last_step, &step);
+    out[0] = '\0';
+    if (feed == MP_GEN_FEED_FEDEX) {
+        unsigned unique = (unsigned)(1000 + gen_mix(plan->hash ^ 0xfe) % 250000);
+        int size = snprintf(out, MP_GEN_QUALIFIER_SIZE_MAX, "%u~%s~FDEG", unique, plan->tracking_number);
+        MP_ASSERT(size > 0 && size < (int)MP_GEN_QUALIFIER_SIZE_MAX);
+    } else if (feed == MP_GEN_FEED_DHL) {
+        snprintf(out, MP_GEN_QUALIFIER_SIZE_MAX, "express");
+    }
+}
+
+/* FedEx Track API / AIV body up to scanEvents' '[' (FORMATS.md 7a). */
+static void gen_native_open_fedex(struct gen_out *out, const struct gen_plan *plan,
+                                  const struct gen_step *latest)
+{
+    struct gen_checkpoint c;
+    gen_checkpoint_init(&c, MP_GEN_FEED_FEDEX, plan, latest);
+    char text[64];
+    snprintf(text, sizeof text, "%08llx-%04llx-4%03llx-8%03llx-%012llx",
+             (unsigned long long)(latest->hash >> 32), (unsigned long long)(latest->hash >> 16 & 0xffff),
+             (unsigned long long)(latest->hash >> 4 & 0xfff), (unsigned long long)(plan->hash & 0xfff),
+             (unsigned long long)(gen_mix(latest->hash) & UINT64_C(0xffffffffffff)));
+    gen_out_char(out, '{');
+    gen_out_member(out, "transactionId", text, false);
+    gen_out_text(out, ",\"output\":{\"completeTrackResults\":[{");
+    gen_out_member(out, "trackingNumber", plan->tracking_number, false);
+    gen_out_text(out, ",\"trackResults\":[{\"trackingNumberInfo\":{");
+    gen_out_member(out, "trackingNumber", plan->tracking_number, false);
+    gen_native_qualifier(MP_GEN_FEED_FEDEX, plan, text);
+    gen_out_member(out, "trackingNumberUniqueId", text, true);
+    gen_out_text(out, ",\"carrierCode\":\"FDXE\"},\"latestStatusDetail\":{");
+    gen_out_member(out, "code", c.status.code, false);
+    gen_out_member(out, "derivedCode", c.status.status, true);
+    gen_out_member(out, "statusByLocale", c.text->description, true);
+    gen_out_member(out, "description", c.text->description, true);
+    gen_out_text(out, "},\"scanEvents\":[");
+}
+
+/* DHL Unified body, one shipment with its current status, up to events' '[' (FORMATS.md 8). */
+static void gen_native_open_dhl(struct gen_out *out, const struct gen_plan *plan,
+                                const struct gen_step *latest)
+{
+    char service[MP_GEN_QUALIFIER_SIZE_MAX];
+    gen_native_qualifier(MP_GEN_FEED_DHL, plan, service);
+    gen_out_text(out, "{\"shipments\":[{");
+    gen_out_member(out, "id", plan->tracking_number, false);
+    gen_out_member(out, "service", service, true);
+    gen_out_text(out, ",\"origin\":{\"address\":{");
+    gen_out_member(out, "countryCode", gen_cities[plan->origin].country, false);
+    gen_out_text(out, "}},\"destination\":{\"address\":{");
+    gen_out_member(out, "countryCode", gen_cities[plan->destination].country, false);
+    gen_out_text(out, "}},\"status\":");
+    gen_native_checkpoint(out, MP_GEN_FEED_DHL, plan, latest);
+    gen_out_text(out, ",\"events\":[");
+}
+
+/* ShipEngine track webhook up to data.events' '[' (FORMATS.md 5). */
+static void gen_native_open_shipengine(struct gen_out *out, const struct gen_plan *plan,
+                                       const struct gen_step *latest)
+{
+    struct gen_checkpoint c;
+    gen_checkpoint_init(&c, MP_GEN_FEED_SHIPENGINE, plan, latest);
+    const char *carrier = gen_native_carrier(MP_GEN_FEED_SHIPENGINE, plan->carrier);
+    /* The query string spells a spaced (USPS) number with %20. */
+    char url[256];
+    int written = snprintf(url, sizeof url, "https://api.shipengine.com/v1/tracking?carrier_code=%s"
+                           "&tracking_number=", carrier);
+    MP_ASSERT(written > 0 && (size_t)written + 3 * GEN_TRACKING_TEXT_SIZE < sizeof url);
+    size_t size = (size_t)written;
+    for (const char *at = plan->tracking_number; *at != '\0'; at++) {
+        if (*at == ' ') {
+            memcpy(url + size, "%20", 3);
+            size += 3;
+        } else {
+            url[size++] = *at;
+        }
+    }
+    url[size] = '\0';
+    gen_out_char(out, '{');
+    gen_out_member(out, "resource_url", url, false);
+    gen_out_text(out, ",\"resource_type\":\"API_TRACK\",\"data\":{");
+    gen_out_member(out, "tracking_number", plan->tracking_number, false);
+    gen_out_member(out, "status_code", c.status.status, true);
+    gen_out_member(out, "status_detail_code", c.status.detail, true);
+    gen_out_member(out, "carrier_code", carrier, true);
+    gen_out_member(out, "carrier_status_code", c.text->code, true);
+    gen_out_member(out, "carrier_status_description", c.text->description, true);
+    gen_out_text(out, ",\"estimated_delivery_date\":null,\"actual_delivery_date\":null,\"events\":[");
+}
+
+/* The aggregators' envelopes, up to their history's '['. */
+static void gen_native_open_aggregator(struct gen_out *out, enum mp_gen_feed feed,
+                                       const struct gen_plan *plan, const struct gen_step *latest_step)
+{
+    struct gen_step step = *latest_step;
     char utc[MP_TIME_TEXT_SIZE];
     char local[MP_TIME_TEXT_SIZE];
-    gen_native_times(&step, utc, local);
+    gen_native_times(feed, &step, utc, local);
     const char *carrier = gen_native_carrier(feed, plan->carrier);
     struct gen_native_status latest = gen_native_status_of(feed, &step);
     char id[48];
@@ -2656,16 +3056,55 @@ static void gen_native_history(struct gen_out *out, enum mp_gen_feed feed, const
         break;
     }
     }
-    /* 17TRACK lists newest first; the others oldest first. */
+}
+
+/* What closes each history after its last checkpoint. */
+static const char *const gen_native_closings[MP_GEN_FEED_COUNT] = {
+    [MP_GEN_FEED_EASYPOST] = "]}}",   [MP_GEN_FEED_AFTERSHIP] = "]}}",
+    [MP_GEN_FEED_SHIPPO] = "]}}",     [MP_GEN_FEED_17TRACK] = "]}]}}}}",
+    [MP_GEN_FEED_FEDEX] = "]}]}]}}",  [MP_GEN_FEED_DHL] = "]}]}",
+    [MP_GEN_FEED_SHIPENGINE] = "]}}",
+};
+
+/* A history payload: every step of the shipment up to `last_step`, in the source's envelope. */
+static void gen_native_history(struct gen_out *out, enum mp_gen_feed feed, const struct gen_plan *plan,
+                               uint32_t last_step)
+{
+    MP_ASSERT(gen_feeds[feed].sends_history && gen_native_closings[feed] != NULL);
+    struct gen_step latest;
+    gen_step_of(plan, last_step, &latest);
+    switch (feed) {
+    case MP_GEN_FEED_FEDEX: gen_native_open_fedex(out, plan, &latest); break;
+    case MP_GEN_FEED_DHL: gen_native_open_dhl(out, plan, &latest); break;
+    case MP_GEN_FEED_SHIPENGINE: gen_native_open_shipengine(out, plan, &latest); break;
+    default: gen_native_open_aggregator(out, feed, plan, &latest); break;
+    }
     for (uint32_t index = 0; index <= last_step; index++) {
-        uint32_t step_index = feed == MP_GEN_FEED_17TRACK ? last_step - index : index;
+        uint32_t step_index = gen_feeds[feed].newest_first ? last_step - index : index;
         struct gen_step checkpoint;
         gen_step_of(plan, step_index, &checkpoint);
         if (index > 0)
             gen_out_char(out, ',');
         gen_native_checkpoint(out, feed, plan, &checkpoint);
     }
-    gen_out_text(out, feed == MP_GEN_FEED_17TRACK ? "]}]}}}}" : "]}}");
+    gen_out_text(out, gen_native_closings[feed]);
+}
+
+int mp_gen_shipment_qualifier(const struct mp_gen *gen, uint32_t shipment_index, char *qualifier,
+                              size_t capacity)
+{
+    MP_ASSERT(gen != NULL && qualifier != NULL);
+    if (shipment_index >= gen->config.shipment_count)
+        return MP_EINVAL;
+    struct gen_plan plan;
+    gen_plan_of(gen, shipment_index, &plan);
+    char text[MP_GEN_QUALIFIER_SIZE_MAX];
+    gen_native_qualifier(mp_gen_shipment_feed(gen, shipment_index), &plan, text);
+    size_t size = strlen(text);
+    if (size + 1 > capacity)
+        return MP_ETOOBIG;
+    memcpy(qualifier, text, size + 1);
+    return 0;
 }
 
 int mp_gen_next_payload(struct mp_gen *gen, char *out, size_t capacity, size_t *size,

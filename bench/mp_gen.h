@@ -273,11 +273,14 @@ int mp_gen_render(const struct mp_gen *gen, uint32_t shipment_index, uint16_t st
  * from the same lifecycle, with codes chosen so that each checkpoint means
  * one milestone and reason by FORMATS.md's mapping tables; the truth
  * (mp_gen_shipment_events) reports that meaning.  EasyPost, AfterShip,
- * Shippo and 17TRACK send the shipment's whole history so far in every
- * payload (aggregator style: the earlier checkpoints are duplicates); a
- * UPS Track Alert carries one activity (UPS-carrier shipments only).
- * Native payloads carry no payload-level facts (estimate, signer, weight,
- * reference), so those state fields stay null for natively fed shipments.
+ * Shippo, 17TRACK and ShipEngine (track webhook), and the carriers' own
+ * FedEx (Track API / AIV shape) and DHL (Shipment Tracking - Unified)
+ * feeds send the shipment's whole history so far in every payload (the
+ * earlier checkpoints are duplicates); a UPS Track Alert carries one
+ * activity.  A carrier's own feed (UPS, FedEx, DHL) serves only that
+ * carrier's shipments.  Native payloads carry no payload-level facts
+ * (estimate, signer, weight, reference), so those state fields stay null
+ * for natively fed shipments.
  */
 enum mp_gen_feed {
     MP_GEN_FEED_CANONICAL = 0,
@@ -286,10 +289,18 @@ enum mp_gen_feed {
     MP_GEN_FEED_SHIPPO,
     MP_GEN_FEED_UPS,
     MP_GEN_FEED_17TRACK,
+    MP_GEN_FEED_FEDEX,
+    MP_GEN_FEED_DHL,
+    MP_GEN_FEED_SHIPENGINE,
     MP_GEN_FEED_COUNT,
 };
 
-/* The source name the server uses ("canonical", "easypost", ..., "17track"); static. */
+/* Longest qualifier mp_gen_shipment_qualifier() writes, with its NUL. */
+#define MP_GEN_QUALIFIER_SIZE_MAX 48u
+_Static_assert(MP_GEN_QUALIFIER_SIZE_MAX <= MP_QUALIFIER_SIZE_MAX + 1,
+               "a generated qualifier must be accepted");
+
+/* The source name the server uses ("canonical", "easypost", ..., "shipengine"); static. */
 const char *mp_gen_feed_name(enum mp_gen_feed feed);
 
 /* The shipment's feed (MP_GEN_FEED_CANONICAL for an index out of range). */
@@ -300,9 +311,20 @@ bool mp_gen_feed_sends_history(enum mp_gen_feed feed);
 
 /*
  * True when the source's adapter derives a PICKED_UP for a shipment whose
- * payload has none (docs/adapters.md "Derived PICKED_UP": EasyPost).
+ * payload has none (docs/adapters.md "Derived PICKED_UP": EasyPost, DHL).
  */
 bool mp_gen_feed_derives_pickup(enum mp_gen_feed feed);
+
+/*
+ * Writes the qualifier a shipment's native feed gives its key
+ * (docs/semantics.md "Shipment key": FedEx trackingNumberUniqueId, DHL
+ * service), NUL-terminated; "" for every other feed.  An oracle passes it
+ * to its shipment key, so ERP confirmation keys match.  Returns 0,
+ * MP_EINVAL for an index out of range or MP_ETOOBIG when capacity is
+ * short (MP_GEN_QUALIFIER_SIZE_MAX is enough).  Any thread, as the truth.
+ */
+int mp_gen_shipment_qualifier(const struct mp_gen *gen, uint32_t shipment_index, char *qualifier,
+                              size_t capacity);
 
 /* The feed of the next emission, or -1 at the end.  Consumes nothing. */
 int mp_gen_peek_feed(const struct mp_gen *gen);

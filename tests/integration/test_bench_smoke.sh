@@ -37,7 +37,7 @@ done
 check "tcp: the server's accepted count is the workload's distinct count" \
   test "$(field "$work/tcp/results.json" 'int(r["events"]["accepted"] == r["config"]["distinct_events"])')" = 1
 # HTTP sends some shipments as native webhooks, each source's own counter moves.
-for source in easypost aftership shippo ups 17track; do
+for source in easypost aftership shippo shipengine ups fedex dhl 17track; do
   check "http: $source webhooks were sent and taken" \
     test "$(field "$work/http/results.json" "int(sum(c['after'] - c['before'] for c in r['counters'] if c['name'] == 'milepost_ingest_source_events_total{source=\"$source\"}') > 0)")" = 1
 done

@@ -16,9 +16,11 @@
 
 #include <cmocka.h>
 
+#include "mp_adapter.h"
 #include "mp_error.h"
 #include "mp_event.h"
 #include "mp_gen.h"
+#include "mp_json.h"
 #include "mp_time.h"
 
 /* ------------------------------------------------------------------------
@@ -1073,20 +1075,34 @@ static void test_native_payloads(void **state)
                                              number, sizeof number),
                          0);
         assert_non_null(strstr(a, number));
+        /* A carrier's own feed serves only its shipments. */
         if (a_feed == MP_GEN_FEED_UPS)
             assert_string_equal(carrier, "UPS");
+        if (a_feed == MP_GEN_FEED_FEDEX)
+            assert_string_equal(carrier, "FedEx");
+        if (a_feed == MP_GEN_FEED_DHL)
+            assert_string_equal(carrier, "DHL");
+        /* FedEx's unique id and DHL's service are in the payload; other feeds have none. */
+        char qualifier[MP_GEN_QUALIFIER_SIZE_MAX];
+        assert_int_equal(mp_gen_shipment_qualifier(first, a_ref.shipment_index, qualifier,
+                                                   sizeof qualifier),
+                         0);
+        assert_int_equal(qualifier[0] != '\0', a_feed == MP_GEN_FEED_FEDEX || a_feed == MP_GEN_FEED_DHL);
+        if (qualifier[0] != '\0')
+            assert_non_null(strstr(a, qualifier));
         /* A history payload holds every checkpoint up to this one. */
-        const char *marker = a_feed == MP_GEN_FEED_EASYPOST    ? "\"datetime\""
-                             : a_feed == MP_GEN_FEED_AFTERSHIP ? "\"checkpoint_time\""
-                             : a_feed == MP_GEN_FEED_SHIPPO    ? "\"object_id\""
-                             : a_feed == MP_GEN_FEED_17TRACK   ? "\"time_utc\""
-                                                               : "\"gmtActivityTime\"";
+        static const char *const markers[MP_GEN_FEED_COUNT] = {
+            [MP_GEN_FEED_EASYPOST] = "\"datetime\"",     [MP_GEN_FEED_AFTERSHIP] = "\"checkpoint_time\"",
+            [MP_GEN_FEED_SHIPPO] = "\"object_id\"",      [MP_GEN_FEED_UPS] = "\"gmtActivityTime\"",
+            [MP_GEN_FEED_17TRACK] = "\"time_utc\"",      [MP_GEN_FEED_FEDEX] = "\"eventType\"",
+            [MP_GEN_FEED_DHL] = "\"timestamp\"",         [MP_GEN_FEED_SHIPENGINE] = "\"occurred_at\"",
+        };
         size_t checkpoints = 0;
-        for (const char *at = strstr(a, marker); at != NULL; at = strstr(at + 1, marker))
+        for (const char *at = strstr(a, markers[a_feed]); at != NULL; at = strstr(at + 1, markers[a_feed]))
             checkpoints++;
         size_t expected = mp_gen_feed_sends_history(a_feed) ? a_ref.step_index + 1u : 1u;
-        if (a_feed == MP_GEN_FEED_SHIPPO)
-            expected++; /* tracking_status repeats the latest checkpoint */
+        if (a_feed == MP_GEN_FEED_SHIPPO || a_feed == MP_GEN_FEED_DHL)
+            expected++; /* tracking_status / the shipment's status repeats the latest checkpoint */
         assert_int_equal(checkpoints, expected);
     }
     for (int feed = 0; feed < MP_GEN_FEED_COUNT; feed++)
@@ -1108,6 +1124,316 @@ static void test_native_payloads(void **state)
     mp_gen_destroy(second);
     config.native_rate = 1.5;
     assert_int_equal(mp_gen_config_check(&config, NULL, 0), MP_EINVAL);
+}
+
+/* ---- native payloads through the real adapters ------------------------- */
+
+/* What an adapter reported, enough to compare with the generator's truth. */
+struct parsed_event {
+    uint8_t source;
+    uint8_t milestone;
+    uint8_t reason;
+    bool damaged;
+    bool derived;
+    int64_t event_time_ms;
+    uint16_t shipment_key_size;
+    char shipment_key[MP_SHIPMENT_KEY_SIZE_MAX];
+};
+
+struct parsed {
+    struct parsed_event events[MP_GEN_NATIVE_EVENTS_MAX + 2];
+    size_t count;
+    size_t facts;
+    size_t rejects;
+    size_t unmapped;
+    char unmapped_code[MP_ADAPTER_CODE_LABEL_SIZE_MAX + 1];
+};
+
+static int parsed_event(void *context, uint32_t index, struct mp_event *event, const char *raw,
+                        size_t raw_size)
+{
+    (void)index, (void)raw, (void)raw_size;
+    struct parsed *parsed = context;
+    if (event->flags & MP_EVENT_FLAG_FACTS) {
+        parsed->facts++;
+        return 0;
+    }
+    assert_true(parsed->count < sizeof parsed->events / sizeof parsed->events[0]);
+    struct parsed_event *out = &parsed->events[parsed->count++];
+    out->source = event->source;
+    out->milestone = event->milestone;
+    out->reason = event->reason;
+    out->damaged = (event->flags & MP_EVENT_FLAG_DAMAGED) != 0;
+    out->derived = event->source_code.size == 7 &&
+                   memcmp(mp_event_text(event, event->source_code), "derived", 7) == 0;
+    out->event_time_ms = event->event_time_ms;
+    out->shipment_key_size = event->shipment_key_size;
+    memcpy(out->shipment_key, event->shipment_key, event->shipment_key_size);
+    return 0;
+}
+
+static int parsed_reject(void *context, uint32_t index, enum mp_reject_code code, const char *message,
+                         const char *raw, size_t raw_size)
+{
+    (void)index, (void)code, (void)raw, (void)raw_size;
+    print_message("reject: %s\n", message);
+    ((struct parsed *)context)->rejects++;
+    return 0;
+}
+
+static void parsed_unmapped(void *context, enum mp_source source, const char *code, size_t code_size)
+{
+    (void)source;
+    struct parsed *parsed = context;
+    parsed->unmapped++;
+    snprintf(parsed->unmapped_code, sizeof parsed->unmapped_code, "%.*s", (int)code_size, code);
+}
+
+/* The shipment key the parsers must build: carrier code, normalized number, qualifier. */
+static size_t expected_shipment_key(struct mp_gen *gen, uint32_t shipment, char *key, size_t capacity)
+{
+    char carrier[MP_CARRIER_SIZE_MAX + 1];
+    char number[MP_TRACKING_NUMBER_SIZE_MAX + 1];
+    char qualifier[MP_GEN_QUALIFIER_SIZE_MAX];
+    assert_int_equal(mp_gen_shipment_key(gen, shipment, carrier, sizeof carrier, number, sizeof number), 0);
+    assert_int_equal(mp_gen_shipment_qualifier(gen, shipment, qualifier, sizeof qualifier), 0);
+    size_t size = mp_carrier_code(carrier, strlen(carrier), key, capacity);
+    assert_true(size > 0 && size + 2 < capacity);
+    key[size++] = '\0';
+    size += mp_tracking_number_normalize(number, strlen(number), key + size, capacity - size);
+    assert_true(size + 1 + strlen(qualifier) <= capacity);
+    key[size++] = '\0';
+    memcpy(key + size, qualifier, strlen(qualifier));
+    return size + strlen(qualifier);
+}
+
+/*
+ * The events a payload must give: the truth of each checkpoint it holds
+ * (every step up to `last` for a history, the step alone otherwise), and
+ * for a source that derives one, a PICKED_UP just before the earliest
+ * physical scan when no checkpoint is a PICKED_UP (docs/adapters.md).
+ */
+static size_t expected_events(const struct mp_gen_event *truth, uint16_t last, enum mp_gen_feed feed,
+                              struct mp_gen_event *out)
+{
+    uint16_t first = mp_gen_feed_sends_history(feed) ? 0 : last;
+    int derive_at = -1;
+    if (mp_gen_feed_derives_pickup(feed)) {
+        bool has_pickup = false;
+        for (uint16_t step = first; step <= last; step++) {
+            has_pickup |= truth[step].milestone == MP_MILESTONE_PICKED_UP;
+            if (derive_at < 0 && mp_milestone_is_physical(truth[step].milestone))
+                derive_at = step;
+        }
+        if (has_pickup)
+            derive_at = -1;
+    }
+    size_t count = 0;
+    for (uint16_t step = first; step <= last; step++) {
+        if (step == derive_at) {
+            out[count] = truth[step];
+            out[count].milestone = MP_MILESTONE_PICKED_UP;
+            out[count].reason = MP_REASON_NONE;
+            out[count].damaged = false;
+            out[count].copy_count = 0; /* marks the derived one */
+            count++;
+        }
+        out[count++] = truth[step];
+    }
+    return count;
+}
+
+/*
+ * What the checks saw across payloads: per shipment the time of the
+ * derived PICKED_UP (INT64_MIN: none yet), per feed the milestones.
+ */
+struct native_seen {
+    int64_t *derived_ms;
+    uint32_t milestones[MP_GEN_FEED_COUNT];
+};
+
+/* Parses one payload with the server's adapter and holds it to the generator's truth. */
+static void check_payload(struct mp_json_parser *parser, struct mp_gen *gen, char *payload,
+                          size_t size, size_t capacity, const struct mp_gen_ref *ref,
+                          enum mp_gen_feed feed, struct native_seen *seen)
+{
+    static struct parsed parsed;
+    memset(&parsed, 0, sizeof parsed);
+    struct mp_adapter_sink sink = {{parsed_event, parsed_reject, &parsed}, parsed_unmapped};
+    struct mp_json_summary summary;
+    char message[256] = "";
+    int source = mp_source_from_name(mp_gen_feed_name(feed), strlen(mp_gen_feed_name(feed)));
+    assert_true(source > MP_SOURCE_CANONICAL);
+    int result = mp_adapter_parse(parser, (enum mp_source)source, payload, size, capacity,
+                                  MP_ADAPTER_CHECKPOINTS_MAX, 0, &sink, &summary, message,
+                                  sizeof message);
+    if (result != 0)
+        print_error("%s: %s\n%s\n", mp_gen_feed_name(feed), message, payload);
+    assert_int_equal(result, 0);
+    assert_int_equal(parsed.rejects, 0);
+    assert_int_equal(parsed.facts, 0); /* native payloads carry no payload facts */
+    if (parsed.unmapped != 0)
+        print_error("%s: unmapped code %s\n", mp_gen_feed_name(feed), parsed.unmapped_code);
+    assert_int_equal(parsed.unmapped, 0);
+
+    static struct mp_gen_event truth[MP_GEN_SHIPMENT_EVENTS_MAX];
+    static struct mp_gen_event wanted[MP_GEN_NATIVE_EVENTS_MAX + 1];
+    size_t truth_count = 0;
+    assert_int_equal(mp_gen_shipment_events(gen, ref->shipment_index, truth, MP_GEN_SHIPMENT_EVENTS_MAX,
+                                            &truth_count),
+                     0);
+    assert_true(ref->step_index < truth_count);
+    size_t count = expected_events(truth, ref->step_index, feed, wanted);
+    char key[MP_SHIPMENT_KEY_SIZE_MAX];
+    size_t key_size = expected_shipment_key(gen, ref->shipment_index, key, sizeof key);
+    if (parsed.count != count)
+        print_error("%s: %zu events, want %zu\n%s\n", mp_gen_feed_name(feed), parsed.count, count, payload);
+    assert_int_equal(parsed.count, count);
+    /* Both are in time order: checkpoints are at least 15 minutes apart. */
+    for (size_t index = 0; index < count; index++) {
+        const struct parsed_event *got = &parsed.events[index];
+        const struct mp_gen_event *want = &wanted[index];
+        if (got->milestone != want->milestone || got->reason != want->reason)
+            print_error("%s step %u: %s/%s, want %s/%s\n", mp_gen_feed_name(feed), want->step_index,
+                        mp_milestone_name(got->milestone), mp_reason_name(got->reason),
+                        mp_milestone_name(want->milestone), mp_reason_name(want->reason));
+        assert_int_equal(got->source, source);
+        assert_int_equal(got->milestone, want->milestone);
+        assert_int_equal(got->reason, want->reason);
+        assert_int_equal(got->event_time_ms, want->event_time_ms);
+        assert_int_equal(got->derived, want->copy_count == 0);
+        /* The oracle's damage: the DAMAGED milestone or the flag. */
+        assert_int_equal(got->damaged || got->milestone == MP_MILESTONE_DAMAGED,
+                         want->damaged || want->milestone == MP_MILESTONE_DAMAGED);
+        assert_int_equal(got->shipment_key_size, key_size);
+        assert_memory_equal(got->shipment_key, key, key_size);
+        seen->milestones[feed] |= 1u << got->milestone;
+        /* The oracle counts one derived pickup per shipment: every payload must agree on it. */
+        int64_t *derived_ms = &seen->derived_ms[ref->shipment_index];
+        if (got->derived) {
+            assert_true(*derived_ms == INT64_MIN || *derived_ms == got->event_time_ms);
+            *derived_ms = got->event_time_ms;
+        }
+    }
+}
+
+/*
+ * The oracle's rule (mp_driver_verify): a shipment gets one derived
+ * PICKED_UP, at its earliest physical scan, unless a checkpoint of its
+ * history is a PICKED_UP.  The union of what every payload derived must be
+ * exactly that, or the read-back would disagree with the server.
+ */
+static void check_derived_union(struct mp_gen *gen, uint32_t shipment, int64_t derived_ms)
+{
+    static struct mp_gen_event truth[MP_GEN_SHIPMENT_EVENTS_MAX];
+    size_t count = 0;
+    assert_int_equal(mp_gen_shipment_events(gen, shipment, truth, MP_GEN_SHIPMENT_EVENTS_MAX, &count), 0);
+    int64_t wanted_ms = INT64_MIN;
+    for (size_t index = 0; index < count; index++) {
+        if (truth[index].milestone == MP_MILESTONE_PICKED_UP) {
+            wanted_ms = INT64_MIN;
+            break;
+        }
+        if (wanted_ms == INT64_MIN && mp_milestone_is_physical(truth[index].milestone))
+            wanted_ms = truth[index].event_time_ms;
+    }
+    assert_int_equal(derived_ms, wanted_ms);
+}
+
+/* Payload counts and longest histories per feed, over the workloads checked. */
+struct native_totals {
+    uint64_t payloads[MP_GEN_FEED_COUNT];
+    uint16_t longest[MP_GEN_FEED_COUNT];
+    uint32_t milestones[MP_GEN_FEED_COUNT];
+};
+
+/* Checks every payload of one workload (all its shipments native where they may be). */
+static void check_native_workload(const struct mp_gen_config *config, struct native_totals *totals)
+{
+    struct mp_gen *gen = create_or_fail(config);
+    struct mp_json_parser *parser = NULL;
+    assert_int_equal(mp_json_parser_create(MP_GEN_PAYLOAD_SIZE_MAX, &parser), 0);
+    static char payload[MP_GEN_PAYLOAD_SIZE_MAX + MP_JSON_PADDING];
+    struct native_seen seen = {.derived_ms = malloc(sizeof(int64_t) * config->shipment_count)};
+    assert_non_null(seen.derived_ms);
+    for (uint32_t shipment = 0; shipment < config->shipment_count; shipment++)
+        seen.derived_ms[shipment] = INT64_MIN;
+    size_t size = 0;
+    struct mp_gen_ref ref;
+    enum mp_gen_feed feed;
+    int result;
+    while ((result = mp_gen_next_payload(gen, payload, MP_GEN_PAYLOAD_SIZE_MAX, &size, &ref, &feed)) == 1) {
+        totals->payloads[feed]++;
+        if (feed == MP_GEN_FEED_CANONICAL)
+            continue;
+        if (ref.step_index + 1u > totals->longest[feed])
+            totals->longest[feed] = (uint16_t)(ref.step_index + 1u);
+        check_payload(parser, gen, payload, size, sizeof payload, &ref, feed, &seen);
+    }
+    assert_int_equal(result, 0); /* never MP_ETOOBIG */
+    for (uint32_t shipment = 0; shipment < config->shipment_count; shipment++) {
+        if (mp_gen_feed_derives_pickup(mp_gen_shipment_feed(gen, shipment)))
+            check_derived_union(gen, shipment, seen.derived_ms[shipment]);
+    }
+    for (int index = 0; index < MP_GEN_FEED_COUNT; index++)
+        totals->milestones[index] |= seen.milestones[index];
+    free(seen.derived_ms);
+    mp_json_parser_destroy(parser);
+    mp_gen_destroy(gen);
+}
+
+/*
+ * The key check of the native feeds: every payload of every feed, run
+ * through the real adapter, gives exactly the canonical events the
+ * generator's truth says (carrier, number, qualifier, milestone, reason,
+ * time, damage; derived pickups where the source has no acceptance code),
+ * with no reject, no unmapped code and no facts.  Histories go up to
+ * MP_GEN_NATIVE_EVENTS_MAX checkpoints, so the payload bound is checked
+ * too.  A second workload of FedEx and DHL shipments only, with many
+ * voided labels, reaches their rarer branches.
+ */
+static void test_native_payloads_parse_to_the_truth(void **state)
+{
+    (void)state;
+    struct native_totals totals;
+    memset(&totals, 0, sizeof totals);
+    struct mp_gen_config config = small_config(11);
+    config.native_rate = 1.0;
+    config.native_events_max = MP_GEN_NATIVE_EVENTS_MAX;
+    config.zipf_s = 1.1;
+    /* Busy lifecycles and more of the carriers with feeds of their own: every branch shows. */
+    config.rates = (struct mp_gen_rates){0.20, 0.30, 0.15, 0.10, 0.10, 0.10};
+    const uint32_t mixed[MP_GEN_CARRIER_COUNT] = {2, 3, 1, 3, 1, 1};
+    memcpy(config.carrier_weights, mixed, sizeof mixed);
+    check_native_workload(&config, &totals);
+    config.seed = 12;
+    config.zipf_s = 0.5;
+    config.rates.cancelled = 0.40;
+    config.rates.lost = 0.05;
+    const uint32_t carriers_own[MP_GEN_CARRIER_COUNT] = {0, 1, 0, 1, 0, 0};
+    memcpy(config.carrier_weights, carriers_own, sizeof carriers_own);
+    check_native_workload(&config, &totals);
+
+    for (int index = MP_GEN_FEED_EASYPOST; index < MP_GEN_FEED_COUNT; index++) {
+        print_message("%-10s %6llu payloads, longest history %u, milestones 0x%04x\n",
+                      mp_gen_feed_name(index), (unsigned long long)totals.payloads[index],
+                      totals.longest[index], totals.milestones[index]);
+        assert_true(totals.payloads[index] > 0);
+    }
+    assert_true(totals.longest[MP_GEN_FEED_SHIPENGINE] > 32);
+    /* The new feeds showed every milestone they can say (FedEx no RETURNED_TO_SENDER;
+     * DHL no attempt, damage or cancellation, and UNKNOWN for a voided label). */
+    uint32_t lifecycle = 0;
+    for (int milestone = MP_MILESTONE_LABEL_CREATED; milestone <= MP_MILESTONE_CANCELLED; milestone++)
+        lifecycle |= 1u << milestone;
+    lifecycle &= ~(1u << MP_MILESTONE_EXPIRED);
+    assert_int_equal(totals.milestones[MP_GEN_FEED_SHIPENGINE], lifecycle);
+    assert_int_equal(totals.milestones[MP_GEN_FEED_FEDEX],
+                     lifecycle & ~(1u << MP_MILESTONE_RETURNED_TO_SENDER));
+    assert_int_equal(totals.milestones[MP_GEN_FEED_DHL],
+                     (lifecycle | 1u << MP_MILESTONE_UNKNOWN) &
+                         ~(1u << MP_MILESTONE_DELIVERY_ATTEMPTED | 1u << MP_MILESTONE_DAMAGED |
+                           1u << MP_MILESTONE_CANCELLED));
 }
 
 static void test_invalid_configurations(void **state)
@@ -1227,6 +1553,7 @@ int main(void)
         cmocka_unit_test(test_zipf_skews_activity),
         cmocka_unit_test(test_profiles),
         cmocka_unit_test(test_native_payloads),
+        cmocka_unit_test(test_native_payloads_parse_to_the_truth),
         cmocka_unit_test(test_invalid_configurations),
         cmocka_unit_test(test_short_buffer_consumes_nothing),
         cmocka_unit_test(test_write_matches_next),
