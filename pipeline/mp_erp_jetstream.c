@@ -25,6 +25,7 @@
 
 #define RECONNECT_WAIT_MS 250
 #define LOG_INTERVAL_MS 10000
+#define CLOSE_WAIT_MS 5000             /* for libnats to confirm a close before the state is freed */
 #define MESSAGE_ID_HEADER "Nats-Msg-Id"
 
 enum failure_kind {
@@ -44,6 +45,14 @@ struct jetstream {
     bool create_stream;
     bool stream_ready;               /* created, or found to exist */
     _Atomic bool closing;            /* destroy: a disconnect is ours, not news */
+    /*
+     * libnats calls the connection's callbacks on its own thread, after
+     * natsConnection_Destroy may have returned; its closed callback comes
+     * last, so destroy waits for it before freeing what they read.
+     */
+    pthread_mutex_t closed_lock;
+    pthread_cond_t closed_signal;
+    bool closed;
     uint32_t duplicate_window_s;
     uint32_t timeout_ms;
     natsOptions *nats_options;
@@ -176,6 +185,31 @@ static bool ensure_stream(struct jetstream *state)
                 "(docs/erp.md \"JetStream\") or fix erp.stream/erp.subject",
                 state->stream, state->subject, natsStatus_GetText(status), (int)code);
     return false;
+}
+
+static void on_closed(natsConnection *connection, void *closure)
+{
+    (void)connection;
+    struct jetstream *state = closure;
+    pthread_mutex_lock(&state->closed_lock);
+    state->closed = true;
+    pthread_cond_signal(&state->closed_signal);
+    pthread_mutex_unlock(&state->closed_lock);
+}
+
+/* Waits for on_closed; false when it did not come within CLOSE_WAIT_MS. */
+static bool wait_closed(struct jetstream *state)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += CLOSE_WAIT_MS / 1000;
+    pthread_mutex_lock(&state->closed_lock);
+    int rc = 0;
+    while (!state->closed && rc == 0)
+        rc = pthread_cond_timedwait(&state->closed_signal, &state->closed_lock, &deadline);
+    bool closed = state->closed;
+    pthread_mutex_unlock(&state->closed_lock);
+    return closed;
 }
 
 static void on_disconnected(natsConnection *connection, void *closure)
@@ -329,11 +363,21 @@ static void destroy(void *opaque)
         return;
     atomic_store(&state->closing, true);
     jsCtx_Destroy(state->js);
+    bool callbacks_done = true;
     if (state->connection) {
         natsConnection_Close(state->connection);
+        callbacks_done = wait_closed(state);
         natsConnection_Destroy(state->connection);
     }
     natsOptions_Destroy(state->nats_options);
+    if (!callbacks_done) {
+        /* A callback may still come: keeping the state beats freeing it under one. */
+        fprintf(stderr, "warn pipeline.erp_jetstream NATS did not confirm the close within %d "
+                        "ms; leaving its state allocated\n", CLOSE_WAIT_MS);
+        return;
+    }
+    pthread_cond_destroy(&state->closed_signal);
+    pthread_mutex_destroy(&state->closed_lock);
     pthread_mutex_destroy(&state->lock);
     free(state);
 }
@@ -407,6 +451,12 @@ int mp_erp_jetstream_create(const struct mp_erp_jetstream_options *options,
     state->duplicate_window_s = options->duplicate_window_s;
     state->timeout_ms = options->timeout_ms;
     pthread_mutex_init(&state->lock, NULL);
+    pthread_mutex_init(&state->closed_lock, NULL);
+    pthread_condattr_t closed_attributes;
+    pthread_condattr_init(&closed_attributes);
+    pthread_condattr_setclock(&closed_attributes, CLOCK_MONOTONIC);
+    pthread_cond_init(&state->closed_signal, &closed_attributes);
+    pthread_condattr_destroy(&closed_attributes);
 
     natsStatus status = natsOptions_Create(&state->nats_options);
     if (status == NATS_OK)
@@ -428,6 +478,8 @@ int mp_erp_jetstream_create(const struct mp_erp_jetstream_options *options,
         status = natsOptions_SetDisconnectedCB(state->nats_options, on_disconnected, state);
     if (status == NATS_OK)
         status = natsOptions_SetReconnectedCB(state->nats_options, on_reconnected, state);
+    if (status == NATS_OK)
+        status = natsOptions_SetClosedCB(state->nats_options, on_closed, state);
     if (status == NATS_OK) {
         status = natsConnection_Connect(&state->connection, state->nats_options);
         /* Not up yet: libnats keeps trying in the background. */
