@@ -17,13 +17,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "mp_cli.h"
 #include "mp_erp.h"
 #include "mp_error.h"
 #include "mp_store.h"
 #include "mp_time.h"
 
-#define EXIT_USAGE 2
-#define DEFAULT_DATA_DIR "./milepost-data"
+#define CLI_COMMAND "erp"
+/* This command's name in every error line (mp_cli.h). */
+#define fail_usage(...) mp_cli_fail_usage(CLI_COMMAND, __VA_ARGS__)
+#define fail_runtime(...) mp_cli_fail_runtime(CLI_COMMAND, __VA_ARGS__)
+#define open_store(...) mp_cli_open_store(CLI_COMMAND, __VA_ARGS__)
 /* Replay writes in batches of this many entries (each one atomic). */
 #define REPLAY_BATCH_ENTRIES 1000
 
@@ -47,62 +51,6 @@ static const char erp_usage[] =
     "\n"
     "Exit status: 0 success, 1 runtime failure, 2 bad usage.\n";
 
-static int fail_usage(const char *format, ...) __attribute__((format(printf, 1, 2)));
-static int fail_runtime(const char *format, ...) __attribute__((format(printf, 1, 2)));
-
-static int fail_usage(const char *format, ...)
-{
-    va_list arguments;
-    va_start(arguments, format);
-    fputs("milepost: erp: ", stderr);
-    vfprintf(stderr, format, arguments);
-    fputs(" (see milepost erp --help)\n", stderr);
-    va_end(arguments);
-    return EXIT_USAGE;
-}
-
-static int fail_runtime(const char *format, ...)
-{
-    va_list arguments;
-    va_start(arguments, format);
-    fputs("milepost: erp: ", stderr);
-    vfprintf(stderr, format, arguments);
-    fputc('\n', stderr);
-    va_end(arguments);
-    return EXIT_FAILURE;
-}
-
-static bool parse_u64(const char *text, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long value = strtoull(text, &end, 10);
-    if (errno || end == text || *end || text[0] == '-' || text[0] == '+')
-        return false;
-    *out = value;
-    return true;
-}
-
-static int open_store(const char *data_dir, bool writable, struct mp_store **store)
-{
-    struct stat status;
-    if (stat(data_dir, &status) != 0 || !S_ISDIR(status.st_mode))
-        return fail_runtime("no data directory %s: pass the right --data", data_dir);
-    struct mp_store_options options;
-    mp_store_options_default(&options);
-    options.path = data_dir;
-    options.read_only = !writable;
-    options.create_if_missing = false;
-    char message[256] = "";
-    int error = mp_store_open(&options, store, message, sizeof message);
-    if (error == MP_ELOCKED)
-        return fail_runtime("%s is in use (a running server holds it): stop the server, "
-                            "then replay", data_dir);
-    if (error)
-        return fail_runtime("cannot open the store in %s: %s %s", data_dir, mp_strerror(error),
-                            message);
-    return 0;
-}
 
 /* ---- list ------------------------------------------------------------------ */
 
@@ -166,7 +114,7 @@ static int parse_scan_arguments(int argc, char **argv, const char *name,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    *arguments = (struct scan_arguments){DEFAULT_DATA_DIR, 1, UINT64_MAX};
+    *arguments = (struct scan_arguments){MP_CLI_DATA_DIR_DEFAULT, 1, UINT64_MAX};
     optind = 1;
     opterr = 0;
     int option;
@@ -174,12 +122,12 @@ static int parse_scan_arguments(int argc, char **argv, const char *name,
         switch (option) {
         case 'd': arguments->data_dir = optarg; break;
         case 'f':
-            if (!parse_u64(optarg, &arguments->from) || arguments->from == 0)
+            if (!mp_cli_parse_u64(optarg, &arguments->from) || arguments->from == 0)
                 return fail_usage("%s: --from takes a sequence number from 1, not '%s'", name,
                                   optarg);
             break;
         case 'l':
-            if (!parse_u64(optarg, &arguments->limit))
+            if (!mp_cli_parse_u64(optarg, &arguments->limit))
                 return fail_usage("%s: --limit takes a count, not '%s'", name, optarg);
             break;
         case 'h': fputs(erp_usage, stdout); return -1;
@@ -336,7 +284,7 @@ static int command_replay(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *data_dir = DEFAULT_DATA_DIR;
+    const char *data_dir = MP_CLI_DATA_DIR_DEFAULT;
     bool all = false;
     optind = 1;
     opterr = 0;
@@ -349,28 +297,10 @@ static int command_replay(int argc, char **argv)
         default: return fail_usage("replay: unknown option '%s'", argv[optind - 1]);
         }
     }
-    uint64_t first = 1;
-    uint64_t last = UINT64_MAX;
-    if (all) {
-        if (optind != argc)
-            return fail_usage("replay: give --all or a range, not both");
-    } else {
-        if (optind + 1 != argc)
-            return fail_usage("replay takes one SEQ, FIRST-LAST or --all");
-        char text[64];
-        snprintf(text, sizeof text, "%s", argv[optind]);
-        char *dash = strchr(text, '-');
-        if (dash != NULL)
-            *dash = '\0';
-        bool parsed = parse_u64(text, &first) && first != 0;
-        if (parsed && dash != NULL)
-            parsed = parse_u64(dash + 1, &last);
-        else
-            last = first;
-        if (!parsed || last < first)
-            return fail_usage("replay: '%s' is not a sequence (SEQ) or range (FIRST-LAST)",
-                              argv[optind]);
-    }
+    uint64_t first, last;
+    int usage = mp_cli_parse_range(CLI_COMMAND, argc, argv, optind, all, &first, &last);
+    if (usage != 0)
+        return usage;
     struct mp_store *store = NULL;
     int rc = open_store(data_dir, true, &store);
     if (rc != 0)
@@ -404,7 +334,7 @@ int mp_erp_cli_main(int argc, char **argv)
 {
     if (argc < 2) {
         fputs(erp_usage, stderr);
-        return EXIT_USAGE;
+        return MP_CLI_EXIT_USAGE;
     }
     const char *command = argv[1];
     if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0 ||

@@ -31,6 +31,7 @@
 
 #include "mp_adapter.h"
 #include "mp_assert.h"
+#include "mp_cli.h"
 #include "mp_erp.h"
 #include "mp_error.h"
 #include "mp_event.h"
@@ -39,8 +40,11 @@
 #include "mp_limits.h"
 #include "mp_store.h"
 
-#define EXIT_USAGE 2
-#define DEFAULT_DATA_DIR "./milepost-data"
+#define CLI_COMMAND "rejects"
+/* This command's name in every error line (mp_cli.h). */
+#define fail_usage(...) mp_cli_fail_usage(CLI_COMMAND, __VA_ARGS__)
+#define fail_runtime(...) mp_cli_fail_runtime(CLI_COMMAND, __VA_ARGS__)
+#define open_store(...) mp_cli_open_store(CLI_COMMAND, __VA_ARGS__)
 
 /*
  * A round's bounds.  Its raw bytes are held in memory and fed as one
@@ -91,63 +95,6 @@ static const char rejects_usage[] =
     "Exit status: 0 success (also when replayed records are refused again),\n"
     "1 runtime failure, 2 bad usage.\n";
 
-static int fail_usage(const char *format, ...) __attribute__((format(printf, 1, 2)));
-static int fail_runtime(const char *format, ...) __attribute__((format(printf, 1, 2)));
-
-static int fail_usage(const char *format, ...)
-{
-    va_list arguments;
-    va_start(arguments, format);
-    fputs("milepost: rejects: ", stderr);
-    vfprintf(stderr, format, arguments);
-    fputs(" (see milepost rejects --help)\n", stderr);
-    va_end(arguments);
-    return EXIT_USAGE;
-}
-
-static int fail_runtime(const char *format, ...)
-{
-    va_list arguments;
-    va_start(arguments, format);
-    fputs("milepost: rejects: ", stderr);
-    vfprintf(stderr, format, arguments);
-    fputc('\n', stderr);
-    va_end(arguments);
-    return EXIT_FAILURE;
-}
-
-static bool parse_u64(const char *text, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long value = strtoull(text, &end, 10);
-    if (errno || end == text || *end || text[0] == '-' || text[0] == '+')
-        return false;
-    *out = value;
-    return true;
-}
-
-static int open_store(const char *data_dir, bool writable, struct mp_store **store)
-{
-    struct stat status;
-    if (stat(data_dir, &status) != 0 || !S_ISDIR(status.st_mode))
-        return fail_runtime("no data directory %s: ingest or serve with --data %s first, or pass "
-                            "the right --data", data_dir, data_dir);
-    struct mp_store_options options;
-    mp_store_options_default(&options);
-    options.path = data_dir;
-    options.read_only = !writable;
-    options.create_if_missing = false;
-    char message[256] = "";
-    int error = mp_store_open(&options, store, message, sizeof message);
-    if (error == MP_ELOCKED)
-        return fail_runtime("%s is in use by another milepost process (a running server?): "
-                            "stop it, then replay", data_dir);
-    if (error)
-        return fail_runtime("cannot open the store in %s: %s %s", data_dir, mp_strerror(error),
-                            message);
-    return 0;
-}
 
 /* ---- list -------------------------------------------------------------------- */
 
@@ -180,7 +127,7 @@ static int command_list(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *data_dir = DEFAULT_DATA_DIR;
+    const char *data_dir = MP_CLI_DATA_DIR_DEFAULT;
     uint64_t from = 0, limit = UINT64_MAX;
     optind = 1;
     opterr = 0;
@@ -189,11 +136,11 @@ static int command_list(int argc, char **argv)
         switch (option) {
         case 'd': data_dir = optarg; break;
         case 'f':
-            if (!parse_u64(optarg, &from))
+            if (!mp_cli_parse_u64(optarg, &from))
                 return fail_usage("list: --from takes a sequence number, not '%s'", optarg);
             break;
         case 'l':
-            if (!parse_u64(optarg, &limit))
+            if (!mp_cli_parse_u64(optarg, &limit))
                 return fail_usage("list: --limit takes a count, not '%s'", optarg);
             break;
         case 'h': fputs(rejects_usage, stdout); return EXIT_SUCCESS;
@@ -668,32 +615,6 @@ static double seconds_since(const struct timespec *start)
     return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
-/* Parses SEQ, FIRST-LAST or --all; returns 0 or the usage error's exit status. */
-static int parse_range(int argc, char **argv, bool all, uint64_t *first, uint64_t *last)
-{
-    *first = 1;
-    *last = UINT64_MAX;
-    if (all)
-        return optind == argc ? 0 : fail_usage("replay: give --all or a range, not both");
-    if (optind + 1 != argc)
-        return fail_usage("replay takes one SEQ, FIRST-LAST or --all");
-    char text[64];
-    int length = snprintf(text, sizeof text, "%s", argv[optind]);
-    char *dash = strchr(text, '-');
-    if (dash != NULL)
-        *dash = '\0';
-    bool parsed = length > 0 && (size_t)length < sizeof text && parse_u64(text, first) &&
-                  *first != 0;
-    if (parsed && dash != NULL)
-        parsed = parse_u64(dash + 1, last);
-    else
-        *last = *first;
-    if (!parsed || *last < *first)
-        return fail_usage("replay: '%s' is not a sequence (SEQ) or range (FIRST-LAST)",
-                          argv[optind]);
-    return 0;
-}
-
 static int command_replay(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -704,7 +625,7 @@ static int command_replay(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *data_dir = DEFAULT_DATA_DIR;
+    const char *data_dir = MP_CLI_DATA_DIR_DEFAULT;
     const char *config_path = NULL;
     const char *assignments[SET_OPTIONS_MAX];
     size_t assignment_count = 0;
@@ -727,7 +648,7 @@ static int command_replay(int argc, char **argv)
         }
     }
     uint64_t first, last;
-    int status = parse_range(argc, argv, all, &first, &last);
+    int status = mp_cli_parse_range(CLI_COMMAND, argc, argv, optind, all, &first, &last);
     if (status)
         return status;
     struct mp_erp_filter filter;
@@ -813,7 +734,7 @@ int mp_rejects_cli_main(int argc, char **argv)
 {
     if (argc < 2) {
         fputs(rejects_usage, stderr);
-        return EXIT_USAGE;
+        return MP_CLI_EXIT_USAGE;
     }
     const char *command = argv[1];
     if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0 ||
