@@ -112,8 +112,13 @@ void refine(const code *row, const scan_read &s, int64_t picked_up_ms, checkpoin
                                                       : MP_MILESTONE_LABEL_CREATED;
         break;
     case FX_DELIVERY_EXCEPTION:
+        /*
+         * Phrases of an absent recipient.  Not a bare "not in": that is
+         * also "address not in system", an address exception.
+         */
         if (contains_folded(text, "not available") || contains_folded(text, "business closed") ||
-            contains_folded(text, "not home") || contains_folded(text, "not in")) {
+            contains_folded(text, "not home") || contains_folded(text, "customer not in") ||
+            contains_folded(text, "recipient not in") || contains_folded(text, "no one")) {
             c->milestone = MP_MILESTONE_DELIVERY_ATTEMPTED;
             c->reason = MP_REASON_RECIPIENT_UNAVAILABLE;
         } else if (contains_folded(text, "address")) {

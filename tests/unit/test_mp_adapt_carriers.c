@@ -503,6 +503,13 @@ static void test_fedex_qualifier_and_codes(void **state)
          MP_MILESTONE_DELIVERY_ATTEMPTED, MP_REASON_RECIPIENT_UNAVAILABLE, NULL},
         {"\"eventType\":\"DE\",\"exceptionDescription\":\"Incorrect address\"",
          MP_MILESTONE_EXCEPTION, MP_REASON_ADDRESS, NULL},
+        /* "not in" of an address is no absent recipient. */
+        {"\"eventType\":\"DE\",\"exceptionDescription\":\"Address not in system\"",
+         MP_MILESTONE_EXCEPTION, MP_REASON_ADDRESS, NULL},
+        {"\"eventType\":\"DE\",\"exceptionDescription\":\"Recipient not in\"",
+         MP_MILESTONE_DELIVERY_ATTEMPTED, MP_REASON_RECIPIENT_UNAVAILABLE, NULL},
+        {"\"eventType\":\"DE\",\"exceptionDescription\":\"No one available to sign\"",
+         MP_MILESTONE_DELIVERY_ATTEMPTED, MP_REASON_RECIPIENT_UNAVAILABLE, NULL},
         {"\"eventType\":\"SE\",\"exceptionDescription\":\"Package damaged\"",
          MP_MILESTONE_DAMAGED, MP_REASON_NONE, NULL},
         {"\"eventType\":\"SE\",\"exceptionDescription\":\"Package lost\"", MP_MILESTONE_LOST,
